@@ -1,0 +1,125 @@
+"""Fixtures: one throwaway redis-server per session, a factory for more, and ``make``, a
+factory of Worqr clients parametrized over both drivers (sync ``Worqr`` and ``AsyncWorqr``
+behind a thin blocking facade), so every behaviour test runs against both."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from worqr_py import AsyncWorqr, Worqr
+
+from .support import RedisServer
+
+FAST = {"heartbeat_interval": 0.1, "heartbeat_ttl": 0.4, "poll_interval": 0.5}
+_prefixes = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[RedisServer]:
+    s = RedisServer()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[..., RedisServer]]:
+    """Factory of extra servers (for kill/pause/restart tests), stopped after the test."""
+    made: list[RedisServer] = []
+
+    def make(*extra: str) -> RedisServer:
+        made.append(RedisServer(*extra))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A fresh key prefix per test: tests never see each other's keys."""
+    return f"t{next(_prefixes)}"
+
+
+@pytest.fixture
+def r(server: RedisServer) -> redis.Redis:
+    """A plain redis-py client on the test server, for looking at keys directly."""
+    return server.client(decode_responses=True)
+
+
+class Loop:
+    """An event loop in a thread, to drive AsyncWorqr from blocking test code."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any, timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+class Blocking:
+    """AsyncWorqr with every coroutine method made blocking: the same tests drive both."""
+
+    def __init__(self, loop: Loop, inner: AsyncWorqr) -> None:
+        self._loop, self.inner = loop, inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if inspect.iscoroutinefunction(attr):
+            return lambda *a, **k: self._loop.run(attr(*a, **k))
+        return attr
+
+    def __enter__(self) -> Blocking:
+        self._loop.run(self.inner.__aenter__())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._loop.run(self.inner.__aexit__(*exc))
+
+
+@pytest.fixture(params=["sync", "async"])
+def driver(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make(driver: str, server: RedisServer, prefix: str) -> Iterator[Callable[..., Any]]:
+    """``make(**options)``: a new client of the parametrized driver on the test server with
+    this test's prefix (``url=`` picks another server). All are closed after the test."""
+    made: list[Any] = []
+    loop = Loop() if driver == "async" else None
+
+    def factory(url: str | None = None, **options: Any) -> Any:
+        options.setdefault("prefix", prefix)
+        url = url or server.url
+        if loop is None:
+            made.append(Worqr(url, **options))
+        else:
+
+            async def build() -> AsyncWorqr:
+                return AsyncWorqr(url, **options)
+
+            made.append(Blocking(loop, loop.run(build())))
+        return made[-1]
+
+    yield factory
+    for w in made:
+        with contextlib.suppress(Exception):
+            w.close()
+    if loop is not None:
+        loop.stop()

@@ -1,0 +1,308 @@
+"""The asyncio driver: ``AsyncWorqr`` (also importable as ``worqr_py.aio.Worqr``). Same
+methods, arguments, results and errors as the sync ``Worqr``, as coroutines; heartbeats,
+supervision and the pub/sub listener are asyncio tasks, cancelled on ``close()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Any, TypeVar
+
+import redis.asyncio as aredis
+from pyee.asyncio import AsyncIOEventEmitter
+from redis.asyncio.client import PubSub
+from redis.exceptions import NoScriptError
+
+from . import scripts
+from .calls import Call, Op, Step
+from .core import Core, Options, Process
+from .driver import DriverBase, doc, pick_clients
+from .errors import WorqrError
+
+T = TypeVar("T")
+
+
+class _PubSub(PubSub):
+    """A PubSub that remembers it reconnected (it has then resubscribed by itself)."""
+
+    reconnected = False
+
+    async def on_connect(self, connection: Any) -> None:
+        await super().on_connect(connection)
+        self.reconnected = True
+
+
+class AsyncWorqr(DriverBase):
+    """The asyncio twin of :class:`worqr_py.Worqr`: same options, events and guarantees.
+
+    Queue handlers may be plain functions or coroutine functions (pyee's
+    AsyncIOEventEmitter); an exception in either goes to the ``error`` event.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        redis: aredis.Redis | None = None,
+        subscriber: aredis.Redis | None = None,
+        prefix: str = "worqr",
+        heartbeat_interval: float = 1.0,
+        heartbeat_ttl: float = 3.0,
+        poll_interval: float = 5.0,
+    ) -> None:
+        options = Options(prefix, heartbeat_interval, heartbeat_ttl, poll_interval)
+        self._redis, self._sub, self._owned = pick_clients(
+            url, redis, subscriber, aredis.Redis.from_url
+        )
+        super().__init__(options, AsyncIOEventEmitter(), AsyncIOEventEmitter())
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._beating: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._requests: asyncio.Queue[tuple[str, asyncio.Event]] = asyncio.Queue()
+
+    # ---- lifecycle --------------------------------------------------------------------
+    async def init(self) -> AsyncWorqr:
+        """Check the connection and load every Lua script (SCRIPT LOAD). Optional."""
+        pipe = self._redis.pipeline(transaction=False)
+        for s in scripts.ALL:
+            pipe.script_load(s.source)
+        await pipe.execute()
+        return self
+
+    async def close(self) -> None:
+        """Stop: a live worker is failed first (its tasks go back to the front at once),
+        then handler, heartbeat and listener tasks are cancelled and owned connections close."""
+        try:
+            if self._core.worker.id is not None and self._core.worker.failed is None:
+                await self.fail_worker()
+        finally:
+            handlers = self._handlers
+            assert isinstance(handlers, AsyncIOEventEmitter)
+            handlers.cancel()
+            for t in [self._beating, self._listener, *self._tasks]:
+                if t is not None and t is not asyncio.current_task():
+                    t.cancel()
+            await asyncio.gather(
+                *[t for t in (self._beating, self._listener) if t], return_exceptions=True
+            )
+            if self._owned:
+                await self._redis.aclose()
+                await self._sub.aclose()
+
+    async def __aenter__(self) -> AsyncWorqr:
+        return await self.init()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # ---- the API: each method runs one core operation ------------------------------------
+    @doc(Core.enqueue)
+    async def enqueue(self, queue: str, task: str | list[str]) -> int:
+        return await self._run(self._core.enqueue(queue, task))
+
+    @doc(Core.get_tasks)
+    async def get_tasks(self, queue: str) -> list[str]:
+        return await self._run(self._core.get_tasks(queue))
+
+    @doc(Core.peek_queue)
+    async def peek_queue(self, queue: str) -> str | None:
+        return await self._run(self._core.peek_queue(queue))
+
+    @doc(Core.count_queue)
+    async def count_queue(self, queue: str) -> int:
+        return await self._run(self._core.count_queue(queue))
+
+    @doc(Core.cancel_tasks)
+    async def cancel_tasks(self, queue: str, task: str) -> int:
+        return await self._run(self._core.cancel_tasks(queue, task))
+
+    @doc(Core.delete_queue)
+    async def delete_queue(self, queue: str) -> None:
+        return await self._run(self._core.delete_queue(queue))
+
+    @doc(Core.get_queues)
+    async def get_queues(self) -> list[str]:
+        return await self._run(self._core.get_queues())
+
+    @doc(Core.get_workers)
+    async def get_workers(self) -> list[str]:
+        return await self._run(self._core.get_workers())
+
+    @doc(Core.get_working_queues)
+    async def get_working_queues(self, worker_id: str | None = None) -> list[str]:
+        return await self._run(self._core.get_working_queues(worker_id))
+
+    @doc(Core.get_matching_processes)
+    async def get_matching_processes(self, task: str, queue: str | None = None) -> list[Process]:
+        return await self._run(self._core.get_matching_processes(task, queue))
+
+    @doc(Core.start_worker)
+    async def start_worker(self) -> str:
+        wid = await self._run(self._core.start_worker())
+        self._loop = asyncio.get_running_loop()
+        if self._beating is None or self._beating.done():
+            self._beating = asyncio.create_task(self._beat_loop(), name="worqr-heartbeat")
+        return wid
+
+    @doc(Core.start_work)
+    async def start_work(self, queue: str) -> None:
+        await self._run(self._core.start_work(queue))
+        self._announce(await self._run(self._core.pending_work()))
+
+    @doc(Core.stop_work)
+    async def stop_work(self, queue: str) -> int:
+        return await self._run(self._core.stop_work(queue))
+
+    @doc(Core.dequeue)
+    async def dequeue(self, queue: str) -> Process | None:
+        procs = await self._run(self._core.dequeue(queue))
+        return procs[0] if procs else None
+
+    @doc(Core.dequeue)
+    async def dequeue_many(self, queue: str, count: int) -> list[Process]:
+        return await self._run(self._core.dequeue(queue, count))
+
+    @doc(Core.finish_process)
+    async def finish_process(self, process_id: str) -> bool:
+        return await self._run(self._core.finish_process(process_id))
+
+    @doc(Core.stop_process)
+    async def stop_process(self, process_id: str) -> bool:
+        return await self._run(self._core.stop_process(process_id))
+
+    @doc(Core.fail_worker)
+    async def fail_worker(self, worker_id: str | None = None) -> int:
+        return await self._run(self._core.fail_worker(worker_id))
+
+    async def on(self, queue: str, handler: Callable[[str, str], Any]) -> None:
+        """Call ``handler(type, message)`` (a function or a coroutine function) for the
+        queue's events: ``work``, ``cancel``, ``delete``. See ``Worqr.on``."""
+        if self._add_handler(queue, handler):
+            await self._subscribe(self._core.channel(queue))
+        if queue in self._core.worker.queues:
+            self._announce(await self._run(self._core.pending_work()))
+
+    def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:
+        """Remove one handler of the queue, or all of them."""
+        self._remove_handler(queue, handler)
+
+    # ---- execution ----------------------------------------------------------------------
+    async def _run(self, op: Op[T]) -> T:
+        try:
+            step = next(op)
+            while True:
+                step = op.send(await self._exec(step))
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    async def _exec(self, step: Step) -> Any:
+        if isinstance(step, Call):
+            return await self._call(step)
+        pipe = self._redis.pipeline(transaction=False)
+        for c in step:
+            pipe.execute_command(*(("EVALSHA", *self._script_args(c)) if c.script else c.args))
+        replies = await pipe.execute(raise_on_error=False)
+        replies = [
+            await self._call(c) if self._is_noscript(r) else r
+            for c, r in zip(step, replies, strict=True)
+        ]
+        for r in replies:
+            if isinstance(r, Exception):
+                raise r
+        return replies
+
+    async def _call(self, c: Call) -> Any:
+        if c.script is None:
+            return await self._redis.execute_command(*c.args)
+        try:
+            return await self._redis.evalsha(*self._script_args(c))
+        except NoScriptError:
+            await self._redis.script_load(c.script.source)
+            return await self._redis.evalsha(*self._script_args(c))
+
+    # ---- background tasks -------------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` as a task of this client's loop, from that loop or any thread."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        loop = self._loop or running
+        if loop is None:
+            coro.close()
+            return
+        if running is not loop:
+            asyncio.run_coroutine_threadsafe(coro, loop)
+            return
+        task = loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _schedule_cleanup(self) -> None:
+        self._spawn(self._guard(self._core.cleanup()))
+
+    async def _guard(self, op: Op[Any]) -> Any:
+        try:
+            return await self._run(op)
+        except Exception as exc:
+            self._error(exc)
+            return None
+
+    async def _beat_loop(self) -> None:
+        interval = self._core.options.heartbeat_interval
+        due = time.monotonic()
+        while True:
+            due = max(due + interval, time.monotonic())
+            await asyncio.sleep(due - time.monotonic())
+            w = self._core.worker
+            if w.id is None or w.failed is not None:
+                return
+            await self._guard(self._core.beat())
+
+    async def _subscribe(self, channel: str) -> None:
+        done = asyncio.Event()
+        self._requests.put_nowait((channel, done))
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="worqr-listener")
+        if asyncio.current_task() is not self._listener:
+            try:
+                await asyncio.wait_for(done.wait(), 10)
+            except asyncio.TimeoutError:
+                raise WorqrError(f"could not subscribe to {channel!r} within 10 s") from None
+
+    async def _listen(self) -> None:
+        ps = _PubSub(self._sub.connection_pool)
+        waiting: dict[str, list[asyncio.Event]] = {}
+        poll = self._core.options.poll_interval
+        next_poll = time.monotonic() + poll
+        try:
+            while True:
+                while not self._requests.empty() or (not waiting and not ps.channels):
+                    channel, done = await self._requests.get()
+                    waiting.setdefault(channel, []).append(done)
+                    await ps.subscribe(channel)
+                try:
+                    message = await ps.get_message(timeout=0.05)
+                except (aredis.ConnectionError, aredis.TimeoutError) as exc:
+                    self._error(exc)
+                    await asyncio.sleep(min(1.0, poll))
+                    continue
+                if message is not None:
+                    for done in waiting.pop(self._on_message(message) or "", []):
+                        done.set()
+                if ps.reconnected or time.monotonic() >= next_poll:
+                    ps.reconnected = False
+                    next_poll = time.monotonic() + poll
+                    self._announce(await self._guard(self._core.pending_work()) or [])
+        finally:
+            await ps.aclose()  # type: ignore[no-untyped-call]
+
+
+Worqr = AsyncWorqr

@@ -1,0 +1,55 @@
+"""What the core asks the drivers to run: plain commands and Lua script calls. Pure data.
+
+An operation is a generator (:data:`Op`) that yields a :class:`Call` (its reply is sent
+back) or a list of calls (run as one pipeline, no MULTI; the list of replies is sent back)
+and finally returns its result. The drivers do nothing but execute these steps, so every
+operation's logic exists once, here and in ``core``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .scripts import Script
+
+T = TypeVar("T")
+Arg = str | int | float | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One Redis round-trip unit: a command (``script`` is None) or an EVALSHA of ``script``.
+
+    For a command, ``args`` are its words; for a script, the KEYS followed by the ARGV,
+    of which the first ``nkeys`` are keys.
+    """
+
+    args: tuple[Arg, ...]
+    script: Script | None = None
+    nkeys: int = 0
+
+
+Step = Call | list[Call]
+Op = Generator[Step, Any, T]
+
+
+def command(*args: Arg) -> Call:
+    """A plain Redis command."""
+    return Call(args)
+
+
+def script(s: Script, keys: Sequence[str], argv: Sequence[Arg]) -> Call:
+    """An EVALSHA of ``s`` with these KEYS and ARGV."""
+    return Call((*keys, *argv), s, len(keys))
+
+
+def text(value: Any) -> str:
+    """A reply as str, whether the client decodes responses or not."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def texts(values: Any) -> list[str]:
+    """A list reply as a list of str."""
+    return [text(v) for v in values or ()]

@@ -1,0 +1,156 @@
+"""What both drivers share that is not Redis logic: options, events, message routing.
+
+``DriverBase`` holds the core, the two pyee emitters and the channel map; ``Worqr`` (threads)
+and ``AsyncWorqr`` (asyncio) add only how calls are executed and how timers and the pub/sub
+listener run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pyee.base import EventEmitter
+from redis.exceptions import NoScriptError
+
+from . import validate as v
+from .calls import Call, text
+from .core import Core, Options
+
+log = logging.getLogger("worqr_py")
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_URL = "redis://localhost:6379/0"
+MESSAGE_TYPES = ("work", "cancel", "delete")
+
+
+def doc(source: Callable[..., Any]) -> Callable[[F], F]:
+    """Give a driver method the docstring of the core operation it runs."""
+
+    def apply(f: F) -> F:
+        f.__doc__ = source.__doc__
+        return f
+
+    return apply
+
+
+def pick_clients(
+    url: str | None, redis: Any, subscriber: Any, from_url: Callable[[str], Any]
+) -> tuple[Any, Any, bool]:
+    """``(data client, subscriber client, owned)`` from the constructor's arguments."""
+    if url is not None and (redis is not None or subscriber is not None):
+        raise ValueError("pass either url or redis/subscriber connections, not both")
+    if url is None and redis is None:
+        url = DEFAULT_URL
+    if url is not None:
+        v.name(url, "url")
+        return from_url(url), from_url(url), True
+    if subscriber is None:
+        subscriber = redis
+    return redis, subscriber, False
+
+
+class DriverBase:
+    """State and event plumbing shared by the sync and asyncio drivers."""
+
+    events: EventEmitter
+    _handlers: EventEmitter
+
+    def __init__(self, options: Options, events: EventEmitter, handlers: EventEmitter) -> None:
+        self.events = events
+        self._handlers = handlers
+        self._handlers.add_listener("error", self._error)
+        self._core = Core(options, self._notify)
+        self._channels: dict[str, str] = {}  # channel -> queue, for every subscribed queue
+
+    @property
+    def worker_id(self) -> str | None:
+        """This instance's current worker id, or None before ``start_worker()``."""
+        return self._core.worker.id
+
+    @property
+    def alive(self) -> bool:
+        """Whether this worker is started and, by its own monotonic clock, not failed.
+        When False, the processes it held are no longer its own."""
+        return self._core._check()
+
+    @property
+    def processes(self) -> list[Any]:
+        """The processes this live worker holds (dequeued, not yet finished or stopped)."""
+        return list(self._core.worker.held.values())
+
+    def _notify(self, event: str, *args: Any) -> None:
+        if event == "failed":
+            self._schedule_cleanup()
+        self._emit(event, *args)
+
+    def _schedule_cleanup(self) -> None:
+        raise NotImplementedError
+
+    def _emit(self, event: str, *args: Any) -> None:
+        try:
+            if event != "error" or self.events.listeners("error"):
+                self.events.emit(event, *args)
+            else:
+                log.error("worqr_py background error: %r", args[0] if args else None)
+        except Exception as exc:  # a user's event handler raised
+            if event == "error":
+                log.exception("worqr_py error handler raised")
+            else:
+                self._error(exc)
+
+    def _error(self, exc: BaseException) -> None:
+        self._emit("error", exc)
+
+    def _add_handler(self, queue: str, handler: Callable[[str, str], Any]) -> bool:
+        """Register a queue handler; True if the queue's channel still needs subscribing."""
+        v.name(queue, "queue")
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
+        self._handlers.add_listener(f"q:{queue}", handler)
+        channel = self._core.channel(queue)
+        new = channel not in self._channels
+        self._channels[channel] = queue
+        return new
+
+    def _remove_handler(self, queue: str, handler: Callable[[str, str], Any] | None) -> None:
+        v.name(queue, "queue")
+        if handler is None:
+            self._handlers.remove_all_listeners(f"q:{queue}")
+        else:
+            self._handlers.remove_listener(f"q:{queue}", handler)
+
+    def _dispatch(self, queue: str, kind: str, message: str) -> None:
+        try:
+            self._handlers.emit(f"q:{queue}", kind, message)
+        except Exception as exc:
+            self._error(exc)
+
+    def _on_message(self, message: dict[str, Any]) -> str | None:
+        """Route a pub/sub message to its queue's handlers; returns the channel a
+        ``subscribe`` confirmation is for, else None."""
+        channel = text(message.get("channel"))
+        if message.get("type") == "subscribe":
+            return channel
+        queue = self._channels.get(channel)
+        if message.get("type") == "message" and queue is not None:
+            kind, _, body = text(message.get("data")).partition(":")
+            if kind in MESSAGE_TYPES:
+                self._dispatch(queue, kind, body)
+        return None
+
+    def _announce(self, pending: list[tuple[str, int]]) -> None:
+        """Tell this worker's own handlers about work already queued (after a (re)subscribe
+        and on the fallback poll), since a pub/sub message may have been missed."""
+        for queue, n in pending:
+            if self._core.channel(queue) in self._channels:
+                self._dispatch(queue, "work", str(n))
+
+    @staticmethod
+    def _is_noscript(reply: Any) -> bool:
+        return isinstance(reply, NoScriptError)
+
+    @staticmethod
+    def _script_args(call: Call) -> tuple[Any, ...]:
+        assert call.script is not None
+        return (call.script.sha, call.nkeys, *call.args)

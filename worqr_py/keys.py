@@ -1,0 +1,111 @@
+"""Every Redis key and channel worqr_py uses, built in this one module.
+
+Key schema (``P`` = prefix, ``E`` = queue name with ``%``, ``{`` and ``}`` percent-escaped,
+``W`` = worker id). No script builds a key: every key a script touches is passed in KEYS.
+
+Per queue, all in the hash slot of ``{E}`` (so one script per queue is Cluster-safe)::
+
+    P:{E}:q        list    the queue; head = next task. New tasks RPUSH at the tail, returned
+                           tasks LPUSH at the head (delivered next).
+    P:{E}:qn       list    delivery counts of the first LLEN(qn) entries of q: the returned tasks.
+    P:{E}:w        set     ids of the workers working on the queue; dequeue requires membership,
+                           reclaim removes it atomically with returning the worker's processes.
+    P:{E}:p:W      hash    worker W's processes on this queue: token -> task (Worqr's W1_Q1 set).
+    P:{E}:d        hash    "W.token" -> delivery count, only for processes delivered more than once.
+    P:{E}:ev       channel pub/sub: "work:<n>", "cancel:<task>", "delete:".
+
+Worker registry, all in the hash slot of ``{P}``::
+
+    {P}:workers    set     registered worker ids
+    {P}:hb:W       string  heartbeat; SET XX PX <ttl> every interval; gone = worker dead
+    {P}:wq:W       set     names of the queues W works on
+    {P}:queues     set     names of the queues ever enqueued to and not deleted
+    {P}:sup        string  supervision turn: SET NX PX, one peer scans per interval
+
+A process id is ``"<queue>_<W>.<token>"``: it names its queue, its worker and its token, so any
+instance can route it without a lookup. Worker ids are hex and tokens decimal, so the id splits
+unambiguously at the last ``_``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+def escape(queue: str) -> str:
+    """Percent-escape ``%``, ``{`` and ``}`` so a queue name is a whole, collision-free hash tag."""
+    return queue.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys and channel of one queue. Pure data, no I/O."""
+
+    queue: str
+    q: str
+    qn: str
+    w: str
+    d: str
+    ev: str
+    _base: str
+
+    def procs(self, worker_id: str) -> str:
+        """Key of the hash holding ``worker_id``'s processes on this queue."""
+        return f"{self._base}:p:{worker_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key builder for one prefix. Pure, cached, no I/O."""
+
+    prefix: str
+
+    @property
+    def workers(self) -> str:
+        return f"{{{self.prefix}}}:workers"
+
+    @property
+    def queues(self) -> str:
+        return f"{{{self.prefix}}}:queues"
+
+    @property
+    def supervisor(self) -> str:
+        return f"{{{self.prefix}}}:sup"
+
+    def heartbeat(self, worker_id: str) -> str:
+        return f"{{{self.prefix}}}:hb:{worker_id}"
+
+    def working_queues(self, worker_id: str) -> str:
+        return f"{{{self.prefix}}}:wq:{worker_id}"
+
+    def queue(self, queue: str) -> QueueKeys:
+        return _queue_keys(self.prefix, queue)
+
+
+@lru_cache(maxsize=4096)
+def _queue_keys(prefix: str, queue: str) -> QueueKeys:
+    base = f"{prefix}:{{{escape(queue)}}}"
+    return QueueKeys(
+        queue=queue,
+        q=f"{base}:q",
+        qn=f"{base}:qn",
+        w=f"{base}:w",
+        d=f"{base}:d",
+        ev=f"{base}:ev",
+        _base=base,
+    )
+
+
+def process_id(queue: str, worker_id: str, token: int | str) -> str:
+    """The public id of a process."""
+    return f"{queue}_{worker_id}.{token}"
+
+
+def split_process_id(pid: str) -> tuple[str, str, str] | None:
+    """``(queue, worker_id, token)`` of a process id, or None if it is not one of ours."""
+    queue, sep, rest = pid.rpartition("_")
+    worker_id, dot, token = rest.partition(".")
+    if not (sep and queue and dot and worker_id and token.isdigit()):
+        return None
+    return queue, worker_id, token

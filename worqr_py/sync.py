@@ -1,0 +1,312 @@
+"""The synchronous driver: ``Worqr``. It runs the core's operations on a redis-py client;
+heartbeats/supervision and the pub/sub listener each run in a daemon thread.
+"""
+
+from __future__ import annotations
+
+import queue as stdqueue
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+import redis as redis_lib
+from pyee.base import EventEmitter
+from redis.client import PubSub
+from redis.exceptions import NoScriptError
+
+from . import scripts
+from .calls import Call, Op, Step
+from .core import Core, Options, Process
+from .driver import DriverBase, doc, log, pick_clients
+from .errors import WorqrError
+
+T = TypeVar("T")
+
+
+class _PubSub(PubSub):
+    """A PubSub that remembers it reconnected (it has then resubscribed by itself)."""
+
+    reconnected = False
+
+    def on_connect(self, connection: Any) -> None:
+        super().on_connect(connection)
+        self.reconnected = True
+
+
+class _Emitter(EventEmitter):
+    """A pyee EventEmitter on which a raising handler does not stop the others: its
+    exception goes to ``on_error`` (as AsyncIOEventEmitter sends it to ``error``)."""
+
+    def __init__(self, on_error: Callable[[Exception], None]) -> None:
+        super().__init__()
+        self._on_error = on_error
+
+    def _emit_run(
+        self, f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        try:
+            f(*args, **kwargs)
+        except Exception as exc:
+            self._on_error(exc)
+
+
+class Worqr(DriverBase):
+    """A reliable Redis work queue client (synchronous, thread-safe).
+
+    ``Worqr(url)`` opens its own connections; ``Worqr(redis=r, subscriber=s)`` uses yours
+    (``subscriber`` defaults to ``redis``; pub/sub takes its own connection from its pool).
+    Options: ``prefix`` namespaces every key; a started worker refreshes its heartbeat every
+    ``heartbeat_interval`` seconds with a ``heartbeat_ttl``-second expiry and checks its worked
+    queues for missed work every ``poll_interval`` seconds. Worker-level events are emitted on
+    ``self.events`` (pyee): ``failed(worker_id, reason)``, ``lost(process)``,
+    ``reclaimed(worker_id, queue, count)`` and ``error(exception)``.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        redis: redis_lib.Redis | None = None,
+        subscriber: redis_lib.Redis | None = None,
+        prefix: str = "worqr",
+        heartbeat_interval: float = 1.0,
+        heartbeat_ttl: float = 3.0,
+        poll_interval: float = 5.0,
+    ) -> None:
+        options = Options(prefix, heartbeat_interval, heartbeat_ttl, poll_interval)
+        self._redis, self._sub, self._owned = pick_clients(
+            url, redis, subscriber, redis_lib.Redis.from_url
+        )
+        super().__init__(options, _Emitter(self._handler_raised), _Emitter(self._error))
+        self._closing = threading.Event()
+        self._beating: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
+        self._requests: stdqueue.SimpleQueue[tuple[str, threading.Event]] = stdqueue.SimpleQueue()
+
+    @staticmethod
+    def _handler_raised(exc: Exception) -> None:
+        log.error("a worqr_py event handler raised", exc_info=exc)
+
+    # ---- lifecycle --------------------------------------------------------------------
+    def init(self) -> Worqr:
+        """Check the connection and load every Lua script (SCRIPT LOAD). Optional: scripts
+        are also loaded on first use."""
+        pipe = self._redis.pipeline(transaction=False)
+        for s in scripts.ALL:
+            pipe.script_load(s.source)
+        pipe.execute()
+        return self
+
+    def close(self) -> None:
+        """Stop: a live worker is failed first (``fail_worker()``: its tasks go back to the
+        front at once), then the threads stop and owned connections close."""
+        try:
+            if self._core.worker.id is not None and self._core.worker.failed is None:
+                self.fail_worker()
+        finally:
+            self._closing.set()
+            for t in (self._beating, self._listener):
+                if t is not None and t is not threading.current_thread():
+                    t.join(timeout=5)
+            if self._owned:
+                self._redis.close()
+                self._sub.close()
+
+    def __enter__(self) -> Worqr:
+        return self.init()
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ---- the API: each method runs one core operation ------------------------------------
+    @doc(Core.enqueue)
+    def enqueue(self, queue: str, task: str | list[str]) -> int:
+        return self._run(self._core.enqueue(queue, task))
+
+    @doc(Core.get_tasks)
+    def get_tasks(self, queue: str) -> list[str]:
+        return self._run(self._core.get_tasks(queue))
+
+    @doc(Core.peek_queue)
+    def peek_queue(self, queue: str) -> str | None:
+        return self._run(self._core.peek_queue(queue))
+
+    @doc(Core.count_queue)
+    def count_queue(self, queue: str) -> int:
+        return self._run(self._core.count_queue(queue))
+
+    @doc(Core.cancel_tasks)
+    def cancel_tasks(self, queue: str, task: str) -> int:
+        return self._run(self._core.cancel_tasks(queue, task))
+
+    @doc(Core.delete_queue)
+    def delete_queue(self, queue: str) -> None:
+        return self._run(self._core.delete_queue(queue))
+
+    @doc(Core.get_queues)
+    def get_queues(self) -> list[str]:
+        return self._run(self._core.get_queues())
+
+    @doc(Core.get_workers)
+    def get_workers(self) -> list[str]:
+        return self._run(self._core.get_workers())
+
+    @doc(Core.get_working_queues)
+    def get_working_queues(self, worker_id: str | None = None) -> list[str]:
+        return self._run(self._core.get_working_queues(worker_id))
+
+    @doc(Core.get_matching_processes)
+    def get_matching_processes(self, task: str, queue: str | None = None) -> list[Process]:
+        return self._run(self._core.get_matching_processes(task, queue))
+
+    @doc(Core.start_worker)
+    def start_worker(self) -> str:
+        wid = self._run(self._core.start_worker())
+        if self._beating is None or not self._beating.is_alive():
+            self._beating = self._thread(self._beat_loop, "worqr-heartbeat")
+        return wid
+
+    @doc(Core.start_work)
+    def start_work(self, queue: str) -> None:
+        self._run(self._core.start_work(queue))
+        self._announce(self._run(self._core.pending_work()))
+
+    @doc(Core.stop_work)
+    def stop_work(self, queue: str) -> int:
+        return self._run(self._core.stop_work(queue))
+
+    @doc(Core.dequeue)
+    def dequeue(self, queue: str) -> Process | None:
+        procs = self._run(self._core.dequeue(queue))
+        return procs[0] if procs else None
+
+    @doc(Core.dequeue)
+    def dequeue_many(self, queue: str, count: int) -> list[Process]:
+        return self._run(self._core.dequeue(queue, count))
+
+    @doc(Core.finish_process)
+    def finish_process(self, process_id: str) -> bool:
+        return self._run(self._core.finish_process(process_id))
+
+    @doc(Core.stop_process)
+    def stop_process(self, process_id: str) -> bool:
+        return self._run(self._core.stop_process(process_id))
+
+    @doc(Core.fail_worker)
+    def fail_worker(self, worker_id: str | None = None) -> int:
+        return self._run(self._core.fail_worker(worker_id))
+
+    def on(self, queue: str, handler: Callable[[str, str], Any]) -> None:
+        """Call ``handler(type, message)`` for the queue's events: ``work`` (message: how many
+        new tasks), ``cancel`` (the task) and ``delete`` (""). Subscribes to the queue's
+        channel and, on a worked queue, announces the work already queued. Handlers run on
+        the listener thread; an exception goes to the ``error`` event."""
+        if self._add_handler(queue, handler):
+            self._subscribe(self._core.channel(queue))
+        if queue in self._core.worker.queues:
+            self._announce(self._run(self._core.pending_work()))
+
+    def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:
+        """Remove one handler of the queue, or all of them."""
+        self._remove_handler(queue, handler)
+
+    # ---- execution ----------------------------------------------------------------------
+    def _run(self, op: Op[T]) -> T:
+        try:
+            step = next(op)
+            while True:
+                step = op.send(self._exec(step))
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    def _exec(self, step: Step) -> Any:
+        if isinstance(step, Call):
+            return self._call(step)
+        pipe = self._redis.pipeline(transaction=False)
+        for c in step:
+            pipe.execute_command(*(("EVALSHA", *self._script_args(c)) if c.script else c.args))
+        replies = pipe.execute(raise_on_error=False)
+        replies = [
+            self._call(c) if self._is_noscript(r) else r for c, r in zip(step, replies, strict=True)
+        ]
+        for r in replies:
+            if isinstance(r, Exception):
+                raise r
+        return replies
+
+    def _call(self, c: Call) -> Any:
+        if c.script is None:
+            return self._redis.execute_command(*c.args)
+        try:
+            return self._redis.evalsha(*self._script_args(c))
+        except NoScriptError:
+            self._redis.script_load(c.script.source)
+            return self._redis.evalsha(*self._script_args(c))
+
+    # ---- background threads ---------------------------------------------------------------
+    def _thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        return t
+
+    def _schedule_cleanup(self) -> None:
+        self._thread(lambda: self._guard(self._core.cleanup()), "worqr-cleanup")
+
+    def _guard(self, op: Op[Any]) -> Any:
+        try:
+            return self._run(op)
+        except Exception as exc:
+            self._error(exc)
+            return None
+
+    def _beat_loop(self) -> None:
+        interval = self._core.options.heartbeat_interval
+        due = time.monotonic()
+        while not self._closing.is_set():
+            due = max(due + interval, time.monotonic())
+            if self._closing.wait(due - time.monotonic()):
+                return
+            w = self._core.worker
+            if w.id is None or w.failed is not None:
+                return
+            self._guard(self._core.beat())
+
+    def _subscribe(self, channel: str) -> None:
+        done = threading.Event()
+        self._requests.put((channel, done))
+        if self._listener is None:
+            self._listener = self._thread(self._listen, "worqr-listener")
+        if threading.current_thread() is not self._listener and not done.wait(10):
+            raise WorqrError(f"could not subscribe to {channel!r} within 10 s")
+
+    def _listen(self) -> None:
+        ps = _PubSub(self._sub.connection_pool)
+        waiting: dict[str, list[threading.Event]] = {}
+        poll = self._core.options.poll_interval
+        next_poll = time.monotonic() + poll
+        try:
+            while not self._closing.is_set():
+                while not self._requests.empty():
+                    channel, done = self._requests.get()
+                    waiting.setdefault(channel, []).append(done)
+                    ps.subscribe(channel)
+                try:
+                    message = ps.get_message(timeout=0.05)
+                except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
+                    self._error(exc)
+                    self._closing.wait(min(1.0, poll))
+                    continue
+                if message is not None:
+                    for done in waiting.pop(self._on_message(message) or "", []):
+                        done.set()
+                if ps.reconnected or time.monotonic() >= next_poll:
+                    ps.reconnected = False
+                    next_poll = time.monotonic() + poll
+                    self._announce(self._guard(self._core.pending_work()) or [])
+        finally:
+            ps.close()

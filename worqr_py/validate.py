@@ -1,0 +1,54 @@
+"""Argument checks. Each raises TypeError or ValueError naming the argument, before any I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def name(value: Any, arg: str) -> str:
+    """A non-empty str that encodes as UTF-8 (queue names, worker ids, process ids)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{arg} must be a str, not {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{arg} must not be empty")
+    _utf8(value, arg)
+    return value
+
+
+def task(value: Any, arg: str = "task") -> str:
+    """A task: any str (the empty string included) that encodes as UTF-8."""
+    if not isinstance(value, str):
+        raise TypeError(f"{arg} must be a str, not {type(value).__name__}")
+    _utf8(value, arg)
+    return value
+
+
+def tasks(value: Any, arg: str = "task") -> list[str]:
+    """A task, or a list/tuple of tasks, as a list."""
+    if isinstance(value, (list, tuple)):
+        return [task(t, f"{arg}[{i}]") for i, t in enumerate(value)]
+    return [task(value, arg)]
+
+
+def seconds(value: Any, arg: str) -> float:
+    """A positive, finite number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{arg} must be a number of seconds, not {type(value).__name__}")
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{arg} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def prefix(value: Any) -> str:
+    """A key prefix: a non-empty str without braces (they would change the hash tag)."""
+    text = name(value, "prefix")
+    if "{" in text or "}" in text:
+        raise ValueError("prefix must not contain '{' or '}'")
+    return text
+
+
+def _utf8(value: str, arg: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{arg} is not valid UTF-8 text: {exc.reason}") from None

@@ -53,3 +53,11 @@ def text(value: Any) -> str:
 def texts(values: Any) -> list[str]:
     """A list reply as a list of str."""
     return [text(v) for v in values or ()]
+
+
+def hash_reply(reply: Any) -> dict[str, str]:
+    """An HGETALL reply (dict under RESP3/decoders, flat list otherwise) as a dict of str."""
+    if isinstance(reply, dict):
+        return {text(a): text(b) for a, b in reply.items()}
+    items = texts(reply)
+    return dict(zip(items[0::2], items[1::2], strict=True))

@@ -1,0 +1,75 @@
+"""What every group of core operations shares: keys, options, this worker's state, and the
+checks that fence a worker that is not started or has failed. Pure: no I/O."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from . import scripts as S
+from . import validate as v
+from .calls import Call, script
+from .errors import WorkerFailed, WorkerNotStarted
+from .keys import Keys, QueueKeys
+from .model import Notify, Options, WorkerState
+
+
+class CoreBase:
+    """Options, keys and worker state of one Worqr instance. The core tells its driver what
+    happened through ``notify(event, *args)``: ``("failed", worker_id, reason)``,
+    ``("lost", process)`` and ``("reclaimed", worker_id, queue, count)``."""
+
+    def __init__(self, options: Options, notify: Notify) -> None:
+        self.options = options
+        self.keys = Keys(options.prefix)
+        self.worker = WorkerState()
+        self.notify = notify
+        self._lock = threading.Lock()
+
+    def channel(self, queue: str) -> str:
+        return self._queue(queue).ev
+
+    def _queue(self, queue: str) -> QueueKeys:
+        return self.keys.queue(v.name(queue, "queue"))
+
+    def _unwork(self, k: QueueKeys, wid: str) -> Call:
+        return script(S.UNWORK, [k.q, k.qn, k.w, k.procs(wid), k.d], [wid, k.ev])
+
+    def _started(self) -> str:
+        if self.worker.id is None:
+            raise WorkerNotStarted("this Worqr has no worker: call start_worker() first")
+        return self.worker.id
+
+    def _alive(self) -> str:
+        wid = self._started()
+        if not self._check():
+            raise WorkerFailed(
+                f"worker {wid} has failed ({self.worker.failed}): "
+                "call start_worker() to register a new worker"
+            )
+        return wid
+
+    def _check(self) -> bool:
+        """Is this worker still alive by its own clock? Fails it if its heartbeat lapsed."""
+        w = self.worker
+        if w.id is None or w.failed is not None:
+            return False
+        if time.monotonic() >= w.deadline:
+            self._fail("heartbeat lapsed: no refresh within heartbeat_ttl minus margin")
+            return False
+        return True
+
+    def _fail(self, reason: str) -> WorkerFailed:
+        """Mark this worker failed (once), telling the driver; returns the error to raise."""
+        w = self.worker
+        with self._lock:
+            first = w.failed is None
+            if first:
+                w.failed = reason
+        if first:
+            lost, w.held = list(w.held.values()), {}
+            w.queues.clear()
+            self.notify("failed", w.id, reason)
+            for p in lost:
+                self.notify("lost", p)
+        return WorkerFailed(f"worker {w.id} has failed ({w.failed})")

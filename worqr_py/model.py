@@ -1,0 +1,61 @@
+"""The data worqr_py passes around: processes, options and this instance's worker state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import validate as v
+
+Notify = Callable[..., None]
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    """A task being worked on: ``id`` (finish or stop it by this), ``queue``, ``task``, and
+    ``deliveries``, how many times this task has been handed to a worker, this time included."""
+
+    id: str
+    queue: str
+    task: str
+    deliveries: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Validated settings shared by both drivers (see ``Worqr`` for their meaning)."""
+
+    prefix: str = "worqr"
+    heartbeat_interval: float = 1.0
+    heartbeat_ttl: float = 3.0
+    poll_interval: float = 5.0
+
+    def __post_init__(self) -> None:
+        v.prefix(self.prefix)
+        v.seconds(self.heartbeat_interval, "heartbeat_interval")
+        v.seconds(self.heartbeat_ttl, "heartbeat_ttl")
+        v.seconds(self.poll_interval, "poll_interval")
+        if self.heartbeat_ttl <= self.heartbeat_interval:
+            raise ValueError("heartbeat_ttl must be longer than heartbeat_interval")
+
+    @property
+    def ttl_ms(self) -> int:
+        return max(1, round(self.heartbeat_ttl * 1000))
+
+    @property
+    def margin(self) -> float:
+        """How long before Redis would expire it a worker stops trusting its heartbeat."""
+        return (self.heartbeat_ttl - self.heartbeat_interval) / 2
+
+
+@dataclass(slots=True)
+class WorkerState:
+    """This instance's worker: id, liveness deadline (monotonic), queues, held processes."""
+
+    id: str | None = None
+    failed: str | None = None
+    deadline: float = 0.0
+    queues: set[str] = field(default_factory=set)
+    held: dict[str, Process] = field(default_factory=dict)
+    next_token: int = 1
+    cleaned: bool = False

@@ -1,0 +1,90 @@
+"""Queue operations: they need no worker. Pure: each returns an Op for a driver to run."""
+
+from __future__ import annotations
+
+from . import scripts as S
+from . import validate as v
+from .base import CoreBase
+from .calls import Op, command, hash_reply, script, text, texts
+from .keys import process_id
+from .model import Process
+
+
+class QueueOps(CoreBase):
+    """enqueue, reads, cancel, delete, and the registry listings."""
+
+    def enqueue(self, queue: str, task: str | list[str]) -> Op[int]:
+        """RPUSH the task(s) at the tail and PUBLISH work, atomically (enqueue.lua)."""
+        k = self._queue(queue)
+        tasks = v.tasks(task)
+        if not tasks:
+            return int((yield command("LLEN", k.q)))
+        replies = yield [
+            script(S.ENQUEUE, [k.q], [k.ev, *tasks]),
+            command("SADD", self.keys.queues, queue),
+        ]
+        return int(replies[0])
+
+    def get_tasks(self, queue: str) -> Op[list[str]]:
+        """The queued tasks in delivery order, next first (one LRANGE: a consistent read)."""
+        return texts((yield command("LRANGE", self._queue(queue).q, 0, -1)))
+
+    def peek_queue(self, queue: str) -> Op[str | None]:
+        """The next task to be delivered, or None (one LINDEX)."""
+        reply = yield command("LINDEX", self._queue(queue).q, 0)
+        return None if reply is None else text(reply)
+
+    def count_queue(self, queue: str) -> Op[int]:
+        """How many tasks are queued, in-process ones not counted (one LLEN)."""
+        return int((yield command("LLEN", self._queue(queue).q)))
+
+    def cancel_tasks(self, queue: str, task: str) -> Op[int]:
+        """Remove every queued copy of ``task`` and PUBLISH ``cancel`` to the queue's
+        workers, atomically (cancel.lua). In-process copies are the workers' to stop.
+        Returns how many queued copies were removed."""
+        k = self._queue(queue)
+        return int((yield script(S.CANCEL, [k.q, k.qn], [v.task(task), k.ev])))
+
+    def delete_queue(self, queue: str) -> Op[None]:
+        """Drop the queued tasks and PUBLISH ``delete``, atomically (delete.lua), and unlist
+        the queue from ``get_queues``. Processes in flight are left to their workers."""
+        k = self._queue(queue)
+        yield [command("SREM", self.keys.queues, queue), script(S.DELETE, [k.q, k.qn], [k.ev])]
+
+    def get_queues(self) -> Op[list[str]]:
+        """Names of the queues enqueued to and not deleted, sorted (SMEMBERS of a set,
+        never KEYS or SCAN). A listed queue may be empty."""
+        return sorted(texts((yield command("SMEMBERS", self.keys.queues))))
+
+    def get_workers(self) -> Op[list[str]]:
+        """Ids of the registered workers, sorted (one SMEMBERS). A dead worker stays listed
+        until a peer reaps it (within about one heartbeat interval of its expiry)."""
+        return sorted(texts((yield command("SMEMBERS", self.keys.workers))))
+
+    def get_working_queues(self, worker_id: str | None = None) -> Op[list[str]]:
+        """The queues a worker (this one by default) works on, sorted (one SMEMBERS)."""
+        wid = self._started() if worker_id is None else v.name(worker_id, "worker_id")
+        return sorted(texts((yield command("SMEMBERS", self.keys.working_queues(wid)))))
+
+    def get_matching_processes(self, task: str, queue: str | None = None) -> Op[list[Process]]:
+        """Every in-flight process, of any worker, whose task equals ``task``. Reads only."""
+        v.task(task)
+        names = [v.name(queue, "queue")] if queue is not None else (yield from self.get_queues())
+        qkeys = [self.keys.queue(q) for q in names]
+        members = yield [command("SMEMBERS", k.w) for k in qkeys]
+        pairs = [
+            (k, wid) for k, ws in zip(qkeys, members, strict=True) for wid in sorted(texts(ws))
+        ]
+        if not pairs:
+            return []
+        replies = yield [command("HGETALL", k.procs(w)) for k, w in pairs] + [
+            command("HGETALL", k.d) for k in qkeys
+        ]
+        counts = {k.queue: hash_reply(r) for k, r in zip(qkeys, replies[len(pairs) :], strict=True)}
+        found = []
+        for (k, wid), procs in zip(pairs, replies, strict=False):
+            for tok, t in sorted(hash_reply(procs).items(), key=lambda kv: int(kv[0])):
+                if t == task:
+                    n = int(counts[k.queue].get(f"{wid}.{tok}", 1))
+                    found.append(Process(process_id(k.queue, wid, tok), k.queue, t, n))
+        return found

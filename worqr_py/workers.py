@@ -1,0 +1,136 @@
+"""Worker lifecycle: registration, heartbeats, peer supervision and failing. Pure."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from . import scripts as S
+from . import validate as v
+from .base import CoreBase
+from .calls import Op, command, script, texts
+from .model import WorkerState
+
+
+class WorkerOps(CoreBase):
+    """start_worker, start_work, stop_work, fail_worker, and the heartbeat/supervision steps."""
+
+    def start_worker(self) -> Op[str]:
+        """Register a new worker id (register.lua) unless this one is alive. Returns the id."""
+        w = self.worker
+        if w.id is not None and w.failed is None:
+            return w.id
+        wid = uuid.uuid4().hex
+        sent = time.monotonic()
+        yield script(
+            S.REGISTER, [self.keys.workers, self.keys.heartbeat(wid)], [wid, self.options.ttl_ms]
+        )
+        self.worker = WorkerState(
+            id=wid, deadline=sent + self.options.heartbeat_ttl - self.options.margin
+        )
+        return wid
+
+    def start_work(self, queue: str) -> Op[None]:
+        """Join the queue's worker set (SADD), then record the queue under the live worker
+        (join.lua); if the heartbeat is already gone, undo with unwork and fail."""
+        k = self._queue(queue)
+        wid = self._alive()
+        yield command("SADD", k.w, wid)
+        if not (
+            yield script(S.JOIN, [self.keys.heartbeat(wid), self.keys.working_queues(wid)], [queue])
+        ):
+            yield self._unwork(k, wid)
+            raise self._fail("heartbeat key expired")
+        self.worker.queues.add(queue)
+
+    def stop_work(self, queue: str) -> Op[int]:
+        """Return this worker's processes on the queue to its front (unwork.lua) and leave it."""
+        k = self._queue(queue)
+        w = self.worker
+        wid = self._started()
+        w.queues.discard(queue)
+        replies = yield [
+            self._unwork(k, wid),
+            command("SREM", self.keys.working_queues(wid), queue),
+        ]
+        for pid in [p for p, proc in w.held.items() if proc.queue == queue]:
+            del w.held[pid]
+        return int(replies[0])
+
+    def fail_worker(self, worker_id: str | None = None) -> Op[int]:
+        """Fail a worker (this one by default): delete its heartbeat, return all its processes
+        to the front of their queues (one unwork.lua per queue), then deregister it.
+        Returns how many tasks went back."""
+        if worker_id is None or worker_id == self.worker.id:
+            wid = self._started()
+            self.worker.cleaned = True
+            if self.worker.failed is None:
+                self._fail("fail_worker() called")
+        else:
+            wid = v.name(worker_id, "worker_id")
+        return (yield from self._deregister(wid, "fail"))
+
+    def cleanup(self) -> Op[int]:
+        """The Redis side of this worker's own failure, once: what a driver runs in the
+        background after a ``failed`` notification (fail_worker does it inline)."""
+        w = self.worker
+        if w.id is None or w.cleaned:
+            return 0
+        w.cleaned = True
+        return (yield from self._deregister(w.id, "fail"))
+
+    def reap(self, worker_id: str) -> Op[int]:
+        """A peer's reclaim of a worker whose heartbeat is gone (nothing if it is alive)."""
+        return (yield from self._deregister(worker_id, "reap"))
+
+    def beat(self) -> Op[None]:
+        """One heartbeat: ``SET hb XX PX ttl`` plus a ``SET NX PX`` try for the supervision
+        turn, in one round trip; the turn's holder then scans the workers (supervise)."""
+        w = self.worker
+        if not self._check():
+            return
+        wid = w.id
+        assert wid is not None
+        sent = time.monotonic()
+        turn_ms = max(1, round(self.options.heartbeat_interval * 900))
+        alive, turn = yield [
+            command("SET", self.keys.heartbeat(wid), "1", "XX", "PX", self.options.ttl_ms),
+            command("SET", self.keys.supervisor, wid, "NX", "PX", turn_ms),
+        ]
+        if w is not self.worker or w.failed is not None:
+            return
+        if not alive:
+            self._fail("heartbeat key expired")
+            return
+        w.deadline = sent + self.options.heartbeat_ttl - self.options.margin
+        if turn:
+            yield from self.supervise()
+
+    def supervise(self) -> Op[int]:
+        """Find registered workers whose heartbeat is gone (SMEMBERS + one MGET) and reap them.
+        Returns how many tasks went back."""
+        me = self.worker.id
+        others = [
+            x for x in sorted(texts((yield command("SMEMBERS", self.keys.workers)))) if x != me
+        ]
+        if not others:
+            return 0
+        beats = yield command("MGET", *[self.keys.heartbeat(x) for x in others])
+        total = 0
+        for wid, hb in zip(others, beats, strict=True):
+            if hb is None:
+                total += yield from self.reap(wid)
+        return total
+
+    def _deregister(self, wid: str, mode: str) -> Op[int]:
+        hb, wq = self.keys.heartbeat(wid), self.keys.working_queues(wid)
+        queues = yield script(S.DEREGISTER, [hb, wq], [mode])
+        if queues is None:
+            return 0
+        qkeys = [self.keys.queue(q) for q in sorted(texts(queues))]
+        counts = (yield [self._unwork(k, wid) for k in qkeys]) if qkeys else []
+        yield script(S.FORGET, [self.keys.workers, wq], [wid])
+        if mode == "reap":
+            for k, n in zip(qkeys, counts, strict=True):
+                self.notify("reclaimed", wid, k.queue, int(n))
+        return sum(int(n) for n in counts)

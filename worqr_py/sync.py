@@ -21,6 +21,7 @@ from .calls import Call, Op, Step
 from .core import Core, Options, Process
 from .driver import DriverBase, doc, log, pick_clients
 from .errors import WorqrError
+from .state import Snapshot
 
 T = TypeVar("T")
 
@@ -199,6 +200,10 @@ class Worqr(DriverBase):
     @doc(Core.fail_worker)
     def fail_worker(self, worker_id: str | None = None) -> int:
         return self._run(self._core.fail_worker(worker_id))
+
+    @doc(Core.snapshot)
+    def snapshot(self, queues: list[str] | None = None) -> Snapshot:
+        return self._run(self._core.snapshot(queues))
 
     def on(self, queue: str, handler: Callable[[str, str], Any]) -> None:
         """Call ``handler(type, message)`` for the queue's events: ``work`` (message: how many

@@ -1,0 +1,118 @@
+"""A picture of everything a prefix holds in Redis, for diagrams and ``inspect``.
+
+``StateOps.snapshot`` reads the registry (queues and workers sets) and, from it, every key
+of every queue and worker: no KEYS, no SCAN, read only (one pipeline, not atomic). ``render``
+draws a snapshot as ASCII boxes in the spirit of Worqr's README diagrams.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import CoreBase
+from .calls import Op, command, hash_reply, texts
+
+Snapshot = dict[str, tuple[str, Any]]  # key -> (type, value)
+
+
+class StateOps(CoreBase):
+    """snapshot: every key of this prefix with its type and value."""
+
+    def snapshot(self, queues: list[str] | None = None) -> Op[Snapshot]:
+        """Every key worqr_py holds under this prefix (plus those of ``queues``), found from
+        the registry sets. Reads only, in two pipelines: a consistent view only when idle."""
+        k = self.keys
+        reg = yield [command("SMEMBERS", k.queues), command("SMEMBERS", k.workers)]
+        names = sorted(set(texts(reg[0])) | set(queues or ()))
+        workers = sorted(texts(reg[1]))
+        qkeys = [k.queue(q) for q in names]
+        reads: list[tuple[str, str]] = [
+            (k.queues, "set"),
+            (k.workers, "set"),
+            (k.supervisor, "string"),
+        ]
+        for wid in workers:
+            reads += [(k.heartbeat(wid), "string"), (k.working_queues(wid), "set")]
+        for qk in qkeys:
+            reads += [(qk.q, "list"), (qk.qn, "list"), (qk.w, "set"), (qk.d, "hash")]
+        values = yield [_read(key, kind) for key, kind in reads]
+        found = {
+            key: (kind, _value(kind, val)) for (key, kind), val in zip(reads, values, strict=True)
+        }
+        owners = [(qk, wid) for qk in qkeys for wid in sorted(set(workers) | set(found[qk.w][1]))]
+        if owners:
+            procs = yield [command("HGETALL", qk.procs(wid)) for qk, wid in owners]
+            for (qk, wid), val in zip(owners, procs, strict=True):
+                found[qk.procs(wid)] = ("hash", _value("hash", val))
+        return {key: kv for key, kv in sorted(found.items()) if kv[1] not in (None, [], {}, set())}
+
+
+def _read(key: str, kind: str) -> Any:
+    words = {
+        "set": ("SMEMBERS",),
+        "list": ("LRANGE", 0, -1),
+        "hash": ("HGETALL",),
+        "string": ("GET",),
+    }
+    return command(words[kind][0], key, *words[kind][1:])
+
+
+def _value(kind: str, reply: Any) -> Any:
+    if kind == "string":
+        return None if reply is None else texts([reply])[0]
+    if kind == "hash":
+        return hash_reply(reply)
+    if kind == "set":
+        return sorted(texts(reply))
+    return texts(reply)
+
+
+def render(
+    snapshot: Snapshot,
+    alias: dict[str, str] | None = None,
+    changed: set[str] | None = None,
+    width: int = 96,
+) -> str:
+    """Draw each key as a row of cells under its name and type, in the spirit of Worqr's
+    README: lists head first (left), sets sorted, hashes as ``field: value``. ``alias``
+    renames ids (for stable diagrams); keys in ``changed`` are marked with ``*``."""
+    if not snapshot:
+        return "  (no keys)\n"
+    out = []
+    for key in sorted(snapshot, key=lambda k: _alias(k, alias)):
+        kind, value = snapshot[key]
+        mark = "*" if changed and key in changed else " "
+        cells = [_cut(_alias(i, alias)) for i in _items(kind, value)] or ["(empty)"]
+        if kind == "set":
+            cells.sort()
+        out.append(f"{mark} {_alias(key, alias)} : {kind}")
+        rows: list[list[str]] = [[]]
+        for c in cells:
+            if rows[-1] and len(" | ".join([*rows[-1], c])) + 6 > width:
+                rows.append([])
+            rows[-1].append(c)
+        line = "+" + "-" * (max(len(" | ".join(r)) for r in rows) + 2) + "+"
+        out.append(f"  {line}")
+        out += [f"  | {' | '.join(r).ljust(len(line) - 4)} |" for r in rows]
+        out.append(f"  {line}")
+        if kind == "list" and len(cells) > 1:
+            out.append(f"   head{'tail'.rjust(len(line) - 6)}")
+    return "\n".join(out) + "\n"
+
+
+def _cut(text: str, most: int = 40) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
+def _items(kind: str, value: Any) -> list[str]:
+    if kind == "hash":
+        return [f"{f}: {v}" for f, v in sorted(value.items(), key=lambda kv: (len(kv[0]), kv[0]))]
+    if kind in ("list", "set"):
+        return [str(x) for x in value]
+    return [str(value)]
+
+
+def _alias(text: str, alias: dict[str, str] | None) -> str:
+    for long, short in (alias or {}).items():
+        text = text.replace(long, short)
+    return text

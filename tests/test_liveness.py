@@ -77,20 +77,23 @@ def test_sigkilled_worker_task_is_back_at_the_front_within_ttl_plus_two_interval
     peer = make(heartbeat_interval=interval, heartbeat_ttl=ttl)
     reclaimed = record(peer, "reclaimed")
     peer.start_worker()
-    peer.enqueue("q", ["t1", "t2", "t3"])
+    peer.start_work("q")
+    peer.enqueue("q", ["t1", "t2", "t3", "t4"])
     holder, took = spawn_holder(server.url, prefix, "q", 1, interval, ttl)
-    assert took["tasks"] == ["t1"] and peer.get_tasks("q") == ["t2", "t3"]
+    mine = peer.dequeue("q")  # the live peer holds t2 on the same queue
+    assert took["tasks"] == ["t1"] and mine.task == "t2"
     holder.send_signal(signal.SIGKILL)
     killed = time.monotonic()
     holder.wait()
     wait_for(
-        lambda: peer.get_tasks("q") == ["t1", "t2", "t3"],
+        lambda: peer.get_tasks("q") == ["t1", "t3", "t4"],
         timeout=ttl + 2 * interval,
         what="t1 back at the front",
     )
     assert time.monotonic() - killed <= ttl + 2 * interval
     wait_for(lambda: ("reclaimed", took["worker"], "q", 1) in reclaimed, what="reclaimed event")
     assert took["worker"] not in peer.get_workers()
+    assert peer.processes == [mine] and peer.finish_process(mine.id) is True  # untouched
 
 
 def test_twenty_racing_reclaimers_return_each_task_exactly_once(

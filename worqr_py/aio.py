@@ -21,6 +21,9 @@ from .calls import Call, Op, Step
 from .core import Core, Options, Process
 from .driver import DriverBase, doc, pick_clients
 from .errors import WorqrError
+from .model import Overview
+from .owner import OWN_DOC, AsyncOwner
+from .runtime import RUN_DOC, SHUTDOWN_DOC, AsyncRunner
 from .state import Snapshot
 
 T = TypeVar("T")
@@ -64,6 +67,8 @@ class AsyncWorqr(DriverBase):
         self._beating: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._requests: asyncio.Queue[tuple[str, asyncio.Event]] = asyncio.Queue()
+        self._runner: AsyncRunner | None = None
+        self._closing = False
 
     # ---- lifecycle --------------------------------------------------------------------
     async def init(self) -> AsyncWorqr:
@@ -77,6 +82,7 @@ class AsyncWorqr(DriverBase):
     async def close(self) -> None:
         """Stop: a live worker is failed first (its tasks go back to the front at once),
         then handler, heartbeat and listener tasks are cancelled and owned connections close."""
+        self._closing = True
         try:
             if self._core.worker.id is not None and self._core.worker.failed is None:
                 await self.fail_worker()
@@ -181,6 +187,41 @@ class AsyncWorqr(DriverBase):
     async def fail_worker(self, worker_id: str | None = None) -> int:
         return await self._run(self._core.fail_worker(worker_id))
 
+    @doc(RUN_DOC)
+    async def run(
+        self,
+        queues: str | list[str],
+        handler: Callable[[Process], Any],
+        *,
+        concurrency: int = 1,
+        grace: float = 30.0,
+    ) -> None:
+        self._runner = AsyncRunner(self, queues, handler, concurrency, grace)
+        try:
+            await self._runner.run()
+        finally:
+            self._runner = None
+
+    @doc(SHUTDOWN_DOC)
+    def shutdown(self, force: bool = False) -> None:
+        if self._runner is not None:
+            self._runner.request_stop(force)
+
+    @doc(OWN_DOC)
+    async def own(
+        self,
+        queue: str,
+        on_acquire: Callable[[Process], Any],
+        on_lost: Callable[[Process], Any],
+        *,
+        limit: int | None = None,
+    ) -> None:
+        await AsyncOwner(self, queue, on_acquire, on_lost, limit).start()
+
+    @doc(Core.overview)
+    async def overview(self) -> Overview:
+        return await self._run(self._core.overview())
+
     @doc(Core.snapshot)
     async def snapshot(self, queues: list[str] | None = None) -> Snapshot:
         return await self._run(self._core.snapshot(queues))
@@ -196,6 +237,9 @@ class AsyncWorqr(DriverBase):
     def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:
         """Remove one handler of the queue, or all of them."""
         self._remove_handler(queue, handler)
+
+    def _closed(self) -> bool:
+        return self._closing
 
     # ---- execution ----------------------------------------------------------------------
     async def _run(self, op: Op[T]) -> T:

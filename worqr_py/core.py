@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from .model import Options, Process, WorkerState
 from .processes import ProcessOps
-from .queues import QueueOps
 from .state import StateOps
 from .workers import WorkerOps
 
 __all__ = ["Core", "Options", "Process", "WorkerState"]
 
 
-class Core(QueueOps, WorkerOps, ProcessOps, StateOps):
+class Core(StateOps, WorkerOps, ProcessOps):
     """All operations of one Worqr instance, over its options, keys and worker state."""

@@ -24,11 +24,11 @@ DEFAULT_URL = "redis://localhost:6379/0"
 MESSAGE_TYPES = ("work", "cancel", "delete")
 
 
-def doc(source: Callable[..., Any]) -> Callable[[F], F]:
-    """Give a driver method the docstring of the core operation it runs."""
+def doc(source: Callable[..., Any] | str) -> Callable[[F], F]:
+    """Give a driver method the docstring of the core operation it runs (or this text)."""
 
     def apply(f: F) -> F:
-        f.__doc__ = source.__doc__
+        f.__doc__ = source if isinstance(source, str) else source.__doc__
         return f
 
     return apply

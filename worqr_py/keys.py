@@ -17,7 +17,8 @@ Per queue, all in the hash slot of ``{E}`` (so one script per queue is Cluster-s
 Worker registry, all in the hash slot of ``{P}``::
 
     {P}:workers    set     registered worker ids
-    {P}:hb:W       string  heartbeat; SET XX PX <ttl> every interval; gone = worker dead
+    {P}:hb:W       string  heartbeat, value = its TTL in ms; SET XX PX <ttl> every interval;
+                           gone = worker dead (age = value - PTTL)
     {P}:wq:W       set     names of the queues W works on
     {P}:queues     set     names of the queues ever enqueued to and not deleted
     {P}:sup        string  supervision turn: SET NX PX, one peer scans per interval

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from . import validate as v
 
 Notify = Callable[..., None]
+FAIL_CALLED = "fail_worker() called"  # the reason of a deliberate failure: nothing to recover
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +60,37 @@ class WorkerState:
     held: dict[str, Process] = field(default_factory=dict)
     next_token: int = 1
     cleaned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """One queue in an :class:`Overview`: its length and the workers working on it."""
+
+    name: str
+    length: int
+    workers: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """One registered worker in an :class:`Overview`. ``heartbeat_age`` is seconds since its
+    last refresh and ``ttl`` its heartbeat TTL; both None once its heartbeat is gone (dead,
+    not yet reaped)."""
+
+    id: str
+    heartbeat_age: float | None
+    ttl: float | None
+    queues: list[str]
+    processes: list[Process]
+
+    @property
+    def alive(self) -> bool:
+        return self.ttl is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """What ``inspect`` shows: every queue with its length, every worker with its processes."""
+
+    queues: list[QueueInfo]
+    workers: list[WorkerInfo]

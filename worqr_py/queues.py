@@ -70,21 +70,25 @@ class QueueOps(CoreBase):
         """Every in-flight process, of any worker, whose task equals ``task``. Reads only."""
         v.task(task)
         names = [v.name(queue, "queue")] if queue is not None else (yield from self.get_queues())
-        qkeys = [self.keys.queue(q) for q in names]
-        members = yield [command("SMEMBERS", k.w) for k in qkeys]
-        pairs = [
-            (k, wid) for k, ws in zip(qkeys, members, strict=True) for wid in sorted(texts(ws))
-        ]
-        if not pairs:
+        return [p for p in (yield from self.in_flight(names)) if p.task == task]
+
+    def in_flight(self, queues: list[str]) -> Op[list[Process]]:
+        """Every process of every worker on these queues, in dequeue order per worker: two
+        pipelined reads (the queues' worker sets, then their process hashes), not atomic."""
+        qkeys = [self.keys.queue(q) for q in queues]
+        members = (yield [command("SMEMBERS", k.w) for k in qkeys]) if qkeys else []
+        owners = [(k, w) for k, ws in zip(qkeys, members, strict=True) for w in sorted(texts(ws))]
+        if not owners:
             return []
-        replies = yield [command("HGETALL", k.procs(w)) for k, w in pairs] + [
+        replies = yield [command("HGETALL", k.procs(w)) for k, w in owners] + [
             command("HGETALL", k.d) for k in qkeys
         ]
-        counts = {k.queue: hash_reply(r) for k, r in zip(qkeys, replies[len(pairs) :], strict=True)}
+        counts = {
+            k.queue: hash_reply(r) for k, r in zip(qkeys, replies[len(owners) :], strict=True)
+        }
         found = []
-        for (k, wid), procs in zip(pairs, replies, strict=False):
+        for (k, wid), procs in zip(owners, replies, strict=False):
             for tok, t in sorted(hash_reply(procs).items(), key=lambda kv: int(kv[0])):
-                if t == task:
-                    n = int(counts[k.queue].get(f"{wid}.{tok}", 1))
-                    found.append(Process(process_id(k.queue, wid, tok), k.queue, t, n))
+                n = int(counts[k.queue].get(f"{wid}.{tok}", 1))
+                found.append(Process(process_id(k.queue, wid, tok), k.queue, t, n))
         return found

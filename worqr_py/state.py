@@ -9,14 +9,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import CoreBase
 from .calls import Op, command, hash_reply, texts
+from .keys import split_process_id
+from .model import Overview, QueueInfo, WorkerInfo
+from .queues import QueueOps
 
 Snapshot = dict[str, tuple[str, Any]]  # key -> (type, value)
 
 
-class StateOps(CoreBase):
-    """snapshot: every key of this prefix with its type and value."""
+class StateOps(QueueOps):
+    """snapshot and overview: what a prefix holds, for people and diagrams."""
+
+    def overview(self) -> Op[Overview]:
+        """Every queue with its length and workers, every registered worker with its
+        heartbeat age and processes, from the registry sets. Reads only, not atomic."""
+        k = self.keys
+        reg = yield [command("SMEMBERS", k.queues), command("SMEMBERS", k.workers)]
+        names, wids = sorted(texts(reg[0])), sorted(texts(reg[1]))
+        reads = [command("LLEN", k.queue(q).q) for q in names]
+        reads += [command("SMEMBERS", k.queue(q).w) for q in names]
+        for wid in wids:
+            reads += [command("GET", k.heartbeat(wid)), command("PTTL", k.heartbeat(wid))]
+            reads.append(command("SMEMBERS", k.working_queues(wid)))
+        r = (yield reads) if reads else []
+        n = len(names)
+        worked = {wid: sorted(texts(r[2 * n + 3 * i + 2])) for i, wid in enumerate(wids)}
+        procs = yield from self.in_flight(sorted(set(names).union(*worked.values())))
+        queues = [QueueInfo(q, int(r[i]), sorted(texts(r[n + i]))) for i, q in enumerate(names)]
+        workers = []
+        for i, wid in enumerate(wids):
+            ttl_ms, pttl = r[2 * n + 3 * i], int(r[2 * n + 3 * i + 1])
+            ttl = int(texts([ttl_ms])[0]) / 1000 if ttl_ms is not None and pttl >= 0 else None
+            age = None if ttl is None else max(0.0, ttl - pttl / 1000)
+            mine = [p for p in procs if split_process_id(p.id)[1:2] == (wid,)]  # type: ignore[index]
+            workers.append(WorkerInfo(wid, age, ttl, worked[wid], mine))
+        return Overview(queues, workers)
 
     def snapshot(self, queues: list[str] | None = None) -> Op[Snapshot]:
         """Every key worqr_py holds under this prefix (plus those of ``queues``), found from

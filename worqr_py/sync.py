@@ -21,6 +21,9 @@ from .calls import Call, Op, Step
 from .core import Core, Options, Process
 from .driver import DriverBase, doc, log, pick_clients
 from .errors import WorqrError
+from .model import Overview
+from .owner import OWN_DOC, SyncOwner
+from .runtime import RUN_DOC, SHUTDOWN_DOC, SyncRunner
 from .state import Snapshot
 
 T = TypeVar("T")
@@ -85,6 +88,7 @@ class Worqr(DriverBase):
         self._beating: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self._requests: stdqueue.SimpleQueue[tuple[str, threading.Event]] = stdqueue.SimpleQueue()
+        self._runner: SyncRunner | None = None
 
     @staticmethod
     def _handler_raised(exc: Exception) -> None:
@@ -103,11 +107,11 @@ class Worqr(DriverBase):
     def close(self) -> None:
         """Stop: a live worker is failed first (``fail_worker()``: its tasks go back to the
         front at once), then the threads stop and owned connections close."""
+        self._closing.set()
         try:
             if self._core.worker.id is not None and self._core.worker.failed is None:
                 self.fail_worker()
         finally:
-            self._closing.set()
             for t in (self._beating, self._listener):
                 if t is not None and t is not threading.current_thread():
                     t.join(timeout=5)
@@ -201,6 +205,41 @@ class Worqr(DriverBase):
     def fail_worker(self, worker_id: str | None = None) -> int:
         return self._run(self._core.fail_worker(worker_id))
 
+    @doc(RUN_DOC)
+    def run(
+        self,
+        queues: str | list[str],
+        handler: Callable[[Process], Any],
+        *,
+        concurrency: int = 1,
+        grace: float = 30.0,
+    ) -> None:
+        self._runner = SyncRunner(self, queues, handler, concurrency, grace)
+        try:
+            self._runner.run()
+        finally:
+            self._runner = None
+
+    @doc(SHUTDOWN_DOC)
+    def shutdown(self, force: bool = False) -> None:
+        if self._runner is not None:
+            self._runner.request_stop(force)
+
+    @doc(OWN_DOC)
+    def own(
+        self,
+        queue: str,
+        on_acquire: Callable[[Process], Any],
+        on_lost: Callable[[Process], Any],
+        *,
+        limit: int | None = None,
+    ) -> None:
+        SyncOwner(self, queue, on_acquire, on_lost, limit).start()
+
+    @doc(Core.overview)
+    def overview(self) -> Overview:
+        return self._run(self._core.overview())
+
     @doc(Core.snapshot)
     def snapshot(self, queues: list[str] | None = None) -> Snapshot:
         return self._run(self._core.snapshot(queues))
@@ -218,6 +257,9 @@ class Worqr(DriverBase):
     def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:
         """Remove one handler of the queue, or all of them."""
         self._remove_handler(queue, handler)
+
+    def _closed(self) -> bool:
+        return self._closing.is_set()
 
     # ---- execution ----------------------------------------------------------------------
     def _run(self, op: Op[T]) -> T:

@@ -9,7 +9,7 @@ from . import scripts as S
 from . import validate as v
 from .base import CoreBase
 from .calls import Op, command, script, texts
-from .model import WorkerState
+from .model import FAIL_CALLED, WorkerState
 
 
 class WorkerOps(CoreBase):
@@ -65,7 +65,7 @@ class WorkerOps(CoreBase):
             wid = self._started()
             self.worker.cleaned = True
             if self.worker.failed is None:
-                self._fail("fail_worker() called")
+                self._fail(FAIL_CALLED)
         else:
             wid = v.name(worker_id, "worker_id")
         return (yield from self._deregister(wid, "fail"))
@@ -93,8 +93,9 @@ class WorkerOps(CoreBase):
         assert wid is not None
         sent = time.monotonic()
         turn_ms = max(1, round(self.options.heartbeat_interval * 900))
+        ttl = self.options.ttl_ms
         alive, turn = yield [
-            command("SET", self.keys.heartbeat(wid), "1", "XX", "PX", self.options.ttl_ms),
+            command("SET", self.keys.heartbeat(wid), ttl, "XX", "PX", ttl),
             command("SET", self.keys.supervisor, wid, "NX", "PX", turn_ms),
         ]
         if w is not self.worker or w.failed is not None:

@@ -1,0 +1,292 @@
+"""The worker runtime behind ``Worqr.run`` and ``AsyncWorqr.run``: take work when notified,
+call the handler with each :class:`Process`, finish it on success, return it to the FRONT on an
+exception, and shut down gracefully on SIGTERM/SIGINT (a second signal: at once).
+
+Both runners share the policy in ``RunnerBase``; they differ only in threads vs tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+
+from . import validate as v
+from .errors import WorqrError
+from .model import Process
+
+if TYPE_CHECKING:
+    from .aio import AsyncWorqr
+    from .sync import Worqr
+
+log = logging.getLogger("worqr_py.runtime")
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+Handler = Callable[[Process], Any]
+RUN_DOC = """Run a worker on the queue(s) until SIGTERM/SIGINT or ``shutdown()``: take work when
+notified (no busy polling; a fallback check every ``poll_interval``), call
+``handler(process)`` in ``concurrency`` threads (asyncio: tasks; a plain-function handler runs
+in a thread), finish the process when it returns, and put it back at the FRONT of its queue
+(logged) when it raises. On the first signal it takes no new work and gives in-flight handlers
+``grace`` seconds, then ``fail_worker()`` returns what is left; a second signal stops at once.
+After a failure (heartbeat lost, Redis down) it re-registers with a new worker id."""
+SHUTDOWN_DOC = """Ask ``run()`` to stop as on SIGTERM (``force=True``: as on a second signal)."""
+
+
+class RunnerBase:
+    """Options and the policy both runners share."""
+
+    def __init__(
+        self, queues: str | list[str], handler: Handler, concurrency: int, grace: float
+    ) -> None:
+        names = [queues] if isinstance(queues, str) else queues
+        if not isinstance(names, (list, tuple)) or not names:
+            raise TypeError("queues must be a queue name or a non-empty list of names")
+        self.queues = [v.name(q, "queues") for q in names]
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an int of at least 1, got {concurrency!r}")
+        self.handler = handler
+        self.concurrency = concurrency
+        self.grace = v.seconds(grace, "grace")
+        self.signals = 0
+        self.next = 0
+
+    def order(self) -> list[str]:
+        """The queues to try, starting one further each time (round robin)."""
+        self.next = (self.next + 1) % len(self.queues)
+        return self.queues[self.next :] + self.queues[: self.next]
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before re-registering again: exponential with full jitter."""
+        return random.uniform(0, min(5.0, 0.05 * 2**attempt))
+
+    def signalled(self) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            log.warning("stopping: no new work; in-flight handlers get %.0f s", self.grace)
+        else:
+            log.warning("stopping now")
+
+    @staticmethod
+    def failed(p: Process, exc: BaseException) -> None:
+        log.exception(
+            "handler failed on %r; returned to the front of %r", p.task, p.queue, exc_info=exc
+        )
+
+
+@contextlib.contextmanager
+def signal_handlers(on_signal: Callable[[], None]) -> Iterator[None]:
+    """Route SIGTERM/SIGINT to ``on_signal`` while running in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, lambda *_: on_signal()) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class SyncRunner(RunnerBase):
+    """``Worqr.run``: ``concurrency`` threads, each taking one task at a time."""
+
+    def __init__(self, w: Worqr, *args: Any) -> None:
+        super().__init__(*args)
+        self.w = w
+        self.wake, self.stop, self.force = threading.Event(), threading.Event(), threading.Event()
+        self.rejoining = threading.Lock()
+
+    def run(self) -> None:
+        for q in self.queues:
+            self.w.on(q, self.on_event)
+        self.join()
+        threads = [
+            threading.Thread(target=self.loop, name=f"worqr-run-{i}", daemon=True)
+            for i in range(self.concurrency)
+        ]
+        with signal_handlers(self.on_signal):
+            for t in threads:
+                t.start()
+            while not self.stop.wait(0.2):
+                pass
+            deadline = time.monotonic() + self.grace
+            for t in threads:
+                while t.is_alive() and not self.force.is_set() and time.monotonic() < deadline:
+                    t.join(0.05)
+        if self.w.alive:
+            self.w.fail_worker()  # what is still running goes back to the front now
+
+    def request_stop(self, force: bool = False) -> None:
+        self.stop.set()
+        self.wake.set()
+        if force:
+            self.force.set()
+
+    def on_signal(self) -> None:
+        self.signalled()
+        self.request_stop(force=self.signals > 1)
+
+    def on_event(self, kind: str, message: str) -> None:
+        if kind == "work":
+            self.wake.set()
+
+    def loop(self) -> None:
+        poll = self.w._core.options.poll_interval
+        while not self.stop.is_set():
+            self.wake.clear()
+            p = self.take()
+            if p is None:
+                self.wake.wait(poll)
+                continue
+            try:
+                self.handler(p)
+            except Exception as exc:
+                self.failed(p, exc)
+                self.settle(self.w.stop_process, p)
+            else:
+                self.settle(self.w.finish_process, p)
+
+    def take(self) -> Process | None:
+        for q in self.order():
+            try:
+                p = self.w.dequeue(q)
+            except (WorqrError, RedisError) as exc:
+                self.rejoin(exc)
+                return None
+            if p is not None:
+                return p
+        return None
+
+    def settle(self, how: Callable[[str], bool], p: Process) -> None:
+        try:
+            how(p.id)
+        except RedisError as exc:
+            log.warning("could not settle %s (%s); it returns when this worker fails", p.id, exc)
+
+    def join(self) -> None:
+        self.w.start_worker()
+        for q in self.queues:
+            self.w.start_work(q)
+
+    def rejoin(self, exc: BaseException) -> None:
+        """After a failure (heartbeat lost, Redis down): register a new worker id and join
+        the queues again, with backoff, until it works or the runner stops."""
+        with self.rejoining:
+            attempt = 0
+            while not self.stop.is_set() and not self.w.alive:
+                if attempt == 0:
+                    log.warning("worker failed (%s); re-registering", exc)
+                try:
+                    self.join()
+                except (WorqrError, RedisError) as again:
+                    exc, attempt = again, attempt + 1
+                    self.stop.wait(self.backoff(attempt))
+
+
+class AsyncRunner(RunnerBase):
+    """``AsyncWorqr.run``: ``concurrency`` tasks; a plain-function handler runs in a thread."""
+
+    def __init__(self, w: AsyncWorqr, *args: Any) -> None:
+        super().__init__(*args)
+        self.w = w
+        self.wake, self.stop = asyncio.Event(), asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def run(self) -> None:
+        for q in self.queues:
+            await self.w.on(q, self.on_event)
+        await self.join()
+        loop = asyncio.get_running_loop()
+        self.tasks = [asyncio.create_task(self.loop()) for _ in range(self.concurrency)]
+        main = threading.current_thread() is threading.main_thread()
+        for s in SIGNALS if main else ():
+            loop.add_signal_handler(s, self.on_signal)
+        try:
+            await self.stop.wait()
+            _, pending = await asyncio.wait(self.tasks, timeout=self.grace)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            for s in SIGNALS if main else ():
+                loop.remove_signal_handler(s)
+            if self.w.alive:
+                await self.w.fail_worker()
+
+    def request_stop(self, force: bool = False) -> None:
+        self.stop.set()
+        self.wake.set()
+        if force:
+            for t in self.tasks:
+                t.cancel()
+
+    def on_signal(self) -> None:
+        self.signalled()
+        self.request_stop(force=self.signals > 1)
+
+    def on_event(self, kind: str, message: str) -> None:
+        if kind == "work":
+            self.wake.set()
+
+    async def loop(self) -> None:
+        poll = self.w._core.options.poll_interval
+        while not self.stop.is_set():
+            self.wake.clear()
+            p = await self.take()
+            if p is None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), poll)
+                continue
+            try:
+                result = self.handler(p)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as exc:
+                self.failed(p, exc)
+                await self.settle(self.w.stop_process, p)
+            else:
+                await self.settle(self.w.finish_process, p)
+
+    async def take(self) -> Process | None:
+        for q in self.order():
+            try:
+                p = await self.w.dequeue(q)
+            except (WorqrError, RedisError) as exc:
+                await self.rejoin(exc)
+                return None
+            if p is not None:
+                return p
+        return None
+
+    async def settle(self, how: Callable[[str], Any], p: Process) -> None:
+        try:
+            await how(p.id)
+        except RedisError as exc:
+            log.warning("could not settle %s (%s); it returns when this worker fails", p.id, exc)
+
+    async def join(self) -> None:
+        await self.w.start_worker()
+        for q in self.queues:
+            await self.w.start_work(q)
+
+    async def rejoin(self, exc: BaseException) -> None:
+        attempt = 0
+        while not self.stop.is_set() and not self.w.alive:
+            if attempt == 0:
+                log.warning("worker failed (%s); re-registering", exc)
+            try:
+                await self.join()
+            except (WorqrError, RedisError) as again:
+                exc, attempt = again, attempt + 1
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), self.backoff(attempt))

@@ -82,6 +82,12 @@ class Blocking:
         attr = getattr(self.inner, name)
         if inspect.iscoroutinefunction(attr):
             return lambda *a, **k: self._loop.run(attr(*a, **k))
+        if inspect.ismethod(attr):  # plain methods run on the loop too (asyncio is not thread-safe)
+
+            async def call(*a: Any, **k: Any) -> Any:
+                return attr(*a, **k)
+
+            return lambda *a, **k: self._loop.run(call(*a, **k))
         return attr
 
     def __enter__(self) -> Blocking:

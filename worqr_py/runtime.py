@@ -248,9 +248,12 @@ class AsyncRunner(RunnerBase):
                     await asyncio.wait_for(self.wake.wait(), poll)
                 continue
             try:
-                result = self.handler(p)
-                if asyncio.iscoroutine(result):
-                    await result
+                if asyncio.iscoroutinefunction(self.handler):
+                    await self.handler(p)
+                else:  # a plain function must not block the loop (and its heartbeats)
+                    result = await asyncio.to_thread(self.handler, p)
+                    if asyncio.iscoroutine(result):
+                        await result
             except Exception as exc:
                 self.failed(p, exc)
                 await self.settle(self.w.stop_process, p)

@@ -1,0 +1,199 @@
+"""The ``worqr`` CLI, run as a user runs it (a subprocess) against real redis-servers."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from worqr_py.embedded import free_port
+
+from .support import wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def worqr(
+    server: Any, prefix: str, *args: str, stdin: str | None = None, url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "worqr_py", "--url", url or server.url, "--prefix", prefix, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_queue_commands_round_trip(server: Any, prefix: str) -> None:
+    assert ok(worqr(server, prefix, "enqueue", "jobs", "a", "b")) == "enqueued 2; jobs has 2\n"
+    assert ok(worqr(server, prefix, "enqueue", "jobs", stdin="c\nd\n\ne\n")) == (
+        "enqueued 3; jobs has 5\n"
+    )
+    assert ok(worqr(server, prefix, "tasks", "jobs")).split() == ["a", "b", "c", "d", "e"]
+    assert ok(worqr(server, prefix, "queues")).split() == ["jobs"]
+    assert ok(worqr(server, prefix, "cancel", "jobs", "c")) == "cancelled 1\n"
+    assert ok(worqr(server, prefix, "delete", "jobs")) == "deleted jobs\n"
+    assert ok(worqr(server, prefix, "queues")) == ""
+    assert ok(worqr(server, prefix, "workers")) == ""
+
+
+def test_inspect_shows_queues_workers_and_processes(make: Any, server: Any, prefix: str) -> None:
+    w = make(heartbeat_interval=0.1, heartbeat_ttl=5)
+    w.start_worker()
+    w.start_work("jobs")
+    w.enqueue("jobs", ["held-task", "queued-task"])
+    w.dequeue("jobs")
+    out = ok(worqr(server, prefix, "inspect"))
+    assert re.search(r"jobs\s+│\s+1\s+│\s+1", out), out
+    assert w.worker_id in out and "held-task" in out and "ago / ttl 5s" in out
+    diagram = ok(worqr(server, prefix, "inspect", "--diagram"))
+    assert f"{prefix}:{{jobs}}:p:{w.worker_id} : hash" in diagram and "| 1: held-task |" in diagram
+    top = ok(worqr(server, prefix, "top", "--interval", "0.05", "--iterations", "2"))
+    assert "held-task" in top
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--url", "htp://nope", "queues"), "bad --url"),
+        (
+            ("--url", "redis://127.0.0.1:{free}/0", "queues"),
+            "cannot reach Redis at redis://127.0.0.1",
+        ),
+        (("worker", "no_such_module:f", "-q", "q"), "cannot import 'no_such_module'"),
+        (("worker", "tests.handlers:missing", "-q", "q"), "has no 'missing'"),
+        (("worker", "tests.handlers", "-q", "q"), "expected module:function"),
+        (("worker", "tests.handlers:not_callable", "-q", "q"), "is not callable"),
+        (("enqueue", "", "x"), "queue must not be empty"),
+    ],
+)
+def test_user_mistakes_are_one_line_and_a_nonzero_exit(
+    server: Any, prefix: str, args: tuple[str, ...], message: str
+) -> None:
+    args = tuple(a.replace("{free}", str(free_port())) for a in args)
+    done = subprocess.run(
+        [sys.executable, "-m", "worqr_py", "--url", server.url, "--prefix", prefix, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    lines = [x for x in done.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def start_worker(
+    server: Any, prefix: str, target: str, *extra: str, env: dict[str, str]
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "worqr_py",
+            "--url",
+            server.url,
+            "--prefix",
+            prefix,
+            "worker",
+            target,
+            "-q",
+            "jobs",
+            "--heartbeat-interval",
+            "0.1",
+            "--heartbeat-ttl",
+            "0.5",
+            *extra,
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_worker_command_runs_tasks_and_stops_gracefully_on_sigterm(
+    make: Any, server: Any, r: Any, prefix: str
+) -> None:
+    env = {"TEST_LEDGER_URL": server.url, "TEST_LEDGER": f"{prefix}-ledger"}
+    producer = make()
+    proc = start_worker(server, prefix, "tests.handlers:record", "-c", "2", env=env)
+    try:
+        wait_for(producer.get_workers, timeout=15, what="the worker process registering")
+        producer.enqueue("jobs", [f"t{i}" for i in range(50)])
+        wait_for(lambda: r.hlen(f"{prefix}-ledger") == 50, what="50 tasks recorded")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+    assert set(r.hvals(f"{prefix}-ledger")) == {"1"}
+    assert producer.get_workers() == [] and producer.get_tasks("jobs") == []
+
+
+def test_a_second_sigint_exits_at_once_and_the_task_goes_back(
+    make: Any, server: Any, r: Any, prefix: str
+) -> None:
+    env = {"TEST_LEDGER_URL": server.url, "TEST_LEDGER": f"{prefix}-ledger", "TEST_SLOW": "30"}
+    producer = make()
+    producer.enqueue("jobs", ["slow-one", "waiting"])
+    proc = start_worker(server, prefix, "tests.handlers:slow", "--grace", "30", env=env)
+    try:
+        wait_for(
+            lambda: r.hget(f"{prefix}-ledger", "started:slow-one"),
+            timeout=15,
+            what="the slow handler starting",
+        )
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)  # a person's pause between two Ctrl-C, not a wait for an outcome
+        assert proc.poll() is None  # the first Ctrl-C waits for the handler (grace 30 s)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(5) == 0
+    finally:
+        proc.kill()
+    assert producer.get_tasks("jobs") == ["slow-one", "waiting"]  # returned at once, in front
+
+
+def test_demo_starts_its_own_redis_and_every_task_finishes(prefix: str) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worqr_py",
+            "--url",
+            url,
+            "demo",
+            "--tasks",
+            "120",
+            "--workers",
+            "3",
+            "--ms",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "started a throwaway redis-server" in done.stdout
+    assert re.search(r"SIGKILL worker \w+ \(pid \d+\) holding [1-9]", done.stdout), done.stdout
+    assert re.search(r"a peer reclaimed [1-9]\d* task\(s\)", done.stdout), done.stdout
+    assert re.search(r"summary: done 120/120, reclaimed [1-9]\d*, duplicates \d+", done.stdout)

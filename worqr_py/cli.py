@@ -1,0 +1,242 @@
+"""The ``worqr`` command (also ``python -m worqr_py``): run workers, manage and watch queues.
+
+Every command reads ``--url`` (or ``$REDIS_URL``) and ``--prefix`` (or ``$WORQR_PREFIX``).
+A user mistake (bad URL, Redis down, unknown module) prints one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import redis
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from .errors import WorqrError
+from .model import Overview, Process
+from .state import render
+from .sync import Worqr
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+
+
+class Settings:
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url, self.prefix = url, prefix
+
+    def client(self, **options: Any) -> Worqr:
+        try:
+            return Worqr(self.url, prefix=self.prefix, **options)
+        except ValueError as exc:
+            raise click.ClickException(f"bad --url or option: {exc}") from None
+
+
+class Cli(click.Group):
+    """Turns expected failures into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except redis.ConnectionError as exc:
+            url = ctx.params.get("url") or (ctx.obj and ctx.obj.url)
+            raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+        except (redis.RedisError, WorqrError, ValueError, TypeError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=Cli)
+@click.option(
+    "--url",
+    envvar="REDIS_URL",
+    default="redis://localhost:6379/0",
+    show_default=True,
+    help="Redis URL ($REDIS_URL).",
+)
+@click.option(
+    "--prefix",
+    envvar="WORQR_PREFIX",
+    default="worqr",
+    show_default=True,
+    help="Key prefix ($WORQR_PREFIX).",
+)
+@click.version_option(package_name="worqr_py")
+@click.pass_context
+def main(ctx: click.Context, url: str, prefix: str) -> None:
+    """worqr: a reliable, peer-supervised work queue on plain Redis."""
+    ctx.obj = Settings(url, prefix)
+
+
+def settings(f: F) -> F:
+    return click.pass_obj(f)  # type: ignore[return-value]
+
+
+def load(target: str) -> Callable[[Process], Any]:
+    """``module:function`` -> the function (the current directory is importable)."""
+    module, _, name = target.partition(":")
+    if not module or not name:
+        raise click.ClickException(f"expected module:function, got {target!r}")
+    sys.path.insert(0, os.getcwd())
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise click.ClickException(f"cannot import {module!r}: {exc}") from None
+    except AttributeError:
+        raise click.ClickException(f"module {module!r} has no {name!r}") from None
+    if not callable(found):
+        raise click.ClickException(f"{target} is not callable")
+    return found  # type: ignore[no-any-return]
+
+
+@main.command()
+@click.argument("target")
+@click.option("--queue", "-q", "queues", multiple=True, required=True, help="Queue (repeatable).")
+@click.option("--concurrency", "-c", default=1, show_default=True, help="Handlers at once.")
+@click.option("--grace", default=30.0, show_default=True, help="Seconds to finish on SIGTERM.")
+@click.option("--heartbeat-interval", default=1.0, show_default=True)
+@click.option("--heartbeat-ttl", default=3.0, show_default=True)
+@settings
+def worker(
+    s: Settings,
+    target: str,
+    queues: tuple[str, ...],
+    concurrency: int,
+    grace: float,
+    heartbeat_interval: float,
+    heartbeat_ttl: float,
+) -> None:
+    """Run TARGET (module:function, called with each Process) on the queues until SIGTERM."""
+    handler = load(target)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    w = s.client(heartbeat_interval=heartbeat_interval, heartbeat_ttl=heartbeat_ttl)
+    w.events.on("failed", lambda wid, why: logging.warning("worker %s failed: %s", wid, why))
+    try:
+        w.run(list(queues), handler, concurrency=concurrency, grace=grace)
+    finally:
+        w.close()
+
+
+@main.command()
+@click.argument("queue")
+@click.argument("tasks", nargs=-1)
+@settings
+def enqueue(s: Settings, queue: str, tasks: tuple[str, ...]) -> None:
+    """Append TASKS (or, with none, one task per line of stdin) to QUEUE, atomically."""
+    items = list(tasks) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    with s.client() as w:
+        length = w.enqueue(queue, items)
+    click.echo(f"enqueued {len(items)}; {queue} has {length}")
+
+
+@main.command()
+@settings
+def queues(s: Settings) -> None:
+    """List the queues."""
+    with s.client() as w:
+        for name in w.get_queues():
+            click.echo(name)
+
+
+@main.command()
+@settings
+def workers(s: Settings) -> None:
+    """List the registered workers."""
+    with s.client() as w:
+        for wid in w.get_workers():
+            click.echo(wid)
+
+
+@main.command()
+@click.argument("queue")
+@settings
+def tasks(s: Settings, queue: str) -> None:
+    """List QUEUE's tasks, next first."""
+    with s.client() as w:
+        for task in w.get_tasks(queue):
+            click.echo(task)
+
+
+@main.command()
+@click.argument("queue")
+@click.argument("task")
+@settings
+def cancel(s: Settings, queue: str, task: str) -> None:
+    """Remove every queued copy of TASK from QUEUE and tell its workers."""
+    with s.client() as w:
+        click.echo(f"cancelled {w.cancel_tasks(queue, task)}")
+
+
+@main.command()
+@click.argument("queue")
+@settings
+def delete(s: Settings, queue: str) -> None:
+    """Delete QUEUE's queued tasks and tell its workers."""
+    with s.client() as w:
+        w.delete_queue(queue)
+    click.echo(f"deleted {queue}")
+
+
+def tables(o: Overview) -> Group:
+    """The queues and workers of an overview as two rich tables."""
+    qt = Table(title="queues", title_justify="left")
+    for col in ("queue", "queued", "workers"):
+        qt.add_column(col)
+    for q in o.queues:
+        qt.add_row(q.name, str(q.length), str(len(q.workers)))
+    wt = Table(title="workers", title_justify="left")
+    for col in ("worker", "heartbeat", "queues", "processes"):
+        wt.add_column(col)
+    for w in o.workers:
+        beat = f"{w.heartbeat_age:.1f}s ago / ttl {w.ttl:g}s" if w.alive else "DEAD (not reaped)"
+        held = ", ".join(p.task for p in w.processes[:5]) + (" ..." if len(w.processes) > 5 else "")
+        wt.add_row(w.id, beat, ", ".join(w.queues), f"{len(w.processes)}: {held}")
+    return Group(qt, wt)
+
+
+@main.command()
+@click.option("--diagram", is_flag=True, help="Draw every key, as in diagrams/.")
+@settings
+def inspect(s: Settings, diagram: bool) -> None:
+    """Show queues with their lengths and workers with their processes and heartbeat age."""
+    with s.client() as w:
+        if diagram:
+            click.echo(render(w.snapshot()), nl=False)
+        else:
+            console.print(tables(w.overview()))
+
+
+@main.command()
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--iterations", default=0, help="Stop after this many refreshes (0: never).")
+@settings
+def top(s: Settings, interval: float, iterations: int) -> None:
+    """inspect, refreshing live until Ctrl-C."""
+    with s.client() as w, Live(tables(w.overview()), console=console, auto_refresh=False) as live:
+        n = 1
+        try:
+            while not iterations or n < iterations:
+                time.sleep(interval)
+                live.update(tables(w.overview()), refresh=True)
+                n += 1
+        except KeyboardInterrupt:
+            pass
+
+
+@main.command()
+@click.option("--tasks", "count", default=300, show_default=True, help="Tasks to enqueue.")
+@click.option("--workers", "nworkers", default=4, show_default=True, help="Worker processes.")
+@click.option("--ms", default=20, show_default=True, help="Milliseconds each task takes.")
+@settings
+def demo(s: Settings, count: int, nworkers: int, ms: int) -> None:
+    """Worker processes share a queue; one is SIGKILLed mid-task and a peer reclaims its work."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(s.url, count, nworkers, ms, console))

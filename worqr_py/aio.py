@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError
 from . import scripts
 from .calls import Call, Op, Step
 from .core import Core, Options, Process
-from .driver import DriverBase, doc, pick_clients
+from .driver import RETRYABLE, DriverBase, RetryClock, doc, pick_clients
 from .errors import WorqrError
 from .model import Overview
 from .owner import OWN_DOC, AsyncOwner
@@ -56,8 +56,12 @@ class AsyncWorqr(DriverBase):
         heartbeat_interval: float = 1.0,
         heartbeat_ttl: float = 3.0,
         poll_interval: float = 5.0,
+        max_deliveries: int | None = 5,
+        retry_timeout: float = 10.0,
     ) -> None:
-        options = Options(prefix, heartbeat_interval, heartbeat_ttl, poll_interval)
+        options = Options(
+            prefix, heartbeat_interval, heartbeat_ttl, poll_interval, max_deliveries, retry_timeout
+        )
         self._redis, self._sub, self._owned = pick_clients(
             url, redis, subscriber, aredis.Redis.from_url
         )
@@ -133,6 +137,18 @@ class AsyncWorqr(DriverBase):
     async def delete_queue(self, queue: str) -> None:
         return await self._run(self._core.delete_queue(queue))
 
+    @doc(Core.get_dead_tasks)
+    async def get_dead_tasks(self, queue: str) -> list[str]:
+        return await self._run(self._core.get_dead_tasks(queue))
+
+    @doc(Core.requeue_dead)
+    async def requeue_dead(self, queue: str, task: str | None = None) -> int:
+        return await self._run(self._core.requeue_dead(queue, task))
+
+    @doc(Core.purge_dead)
+    async def purge_dead(self, queue: str, task: str | None = None) -> int:
+        return await self._run(self._core.purge_dead(queue, task))
+
     @doc(Core.get_queues)
     async def get_queues(self) -> list[str]:
         return await self._run(self._core.get_queues())
@@ -195,8 +211,9 @@ class AsyncWorqr(DriverBase):
         *,
         concurrency: int = 1,
         grace: float = 30.0,
+        reregister: bool = True,
     ) -> None:
-        self._runner = AsyncRunner(self, queues, handler, concurrency, grace)
+        self._runner = AsyncRunner(self, queues, handler, concurrency, grace, reregister)
         try:
             await self._runner.run()
         finally:
@@ -242,14 +259,28 @@ class AsyncWorqr(DriverBase):
         return self._closing
 
     # ---- execution ----------------------------------------------------------------------
-    async def _run(self, op: Op[T]) -> T:
+    async def _run(self, op: Op[T], retry: bool = True) -> T:
         try:
             step = next(op)
             while True:
-                step = op.send(await self._exec(step))
+                step = op.send(await self._retrying(step, retry))
         except StopIteration as stop:
             result: T = stop.value
             return result
+
+    async def _retrying(self, step: Step, retry: bool) -> Any:
+        """Run a step; while Redis is unreachable, again after a jittered backoff, for up to
+        ``retry_timeout`` (every step is safe to replay: see the README)."""
+        clock = None
+        while True:
+            try:
+                return await self._exec(step)
+            except RETRYABLE:
+                clock = clock or RetryClock(self._core.options.retry_timeout if retry else 0)
+                delay = clock.delay()
+                if delay is None or self._closing:
+                    raise
+                await asyncio.sleep(delay)
 
     async def _exec(self, step: Step) -> Any:
         if isinstance(step, Call):
@@ -297,9 +328,9 @@ class AsyncWorqr(DriverBase):
     def _schedule_cleanup(self) -> None:
         self._spawn(self._guard(self._core.cleanup()))
 
-    async def _guard(self, op: Op[Any]) -> Any:
+    async def _guard(self, op: Op[Any], retry: bool = True) -> Any:
         try:
-            return await self._run(op)
+            return await self._run(op, retry)
         except Exception as exc:
             self._error(exc)
             return None
@@ -313,7 +344,7 @@ class AsyncWorqr(DriverBase):
             w = self._core.worker
             if w.id is None or w.failed is not None:
                 return
-            await self._guard(self._core.beat())
+            await self._guard(self._core.beat(), retry=False)  # the next beat is the retry
 
     async def _subscribe(self, channel: str) -> None:
         done = asyncio.Event()

@@ -17,13 +17,15 @@ from .model import Notify, Options, WorkerState
 class CoreBase:
     """Options, keys and worker state of one Worqr instance. The core tells its driver what
     happened through ``notify(event, *args)``: ``("failed", worker_id, reason)``,
-    ``("lost", process)`` and ``("reclaimed", worker_id, queue, count)``."""
+    ``("lost", process)``, ``("reclaimed", worker_id, queue, count)``,
+    ``("dead", queue, task)`` and ``("redis_restarted", old_run_id, new_run_id)``."""
 
     def __init__(self, options: Options, notify: Notify) -> None:
         self.options = options
         self.keys = Keys(options.prefix)
         self.worker = WorkerState()
         self.notify = notify
+        self.run_id: str | None = None  # of the Redis this worker registered on
         self._lock = threading.Lock()
 
     def channel(self, queue: str) -> str:
@@ -32,8 +34,11 @@ class CoreBase:
     def _queue(self, queue: str) -> QueueKeys:
         return self.keys.queue(v.name(queue, "queue"))
 
-    def _unwork(self, k: QueueKeys, wid: str) -> Call:
-        return script(S.UNWORK, [k.q, k.qn, k.w, k.procs(wid), k.d], [wid, k.ev])
+    def _unwork(self, k: QueueKeys, wid: str, dead_after: int) -> Call:
+        """W leaves the queue, its processes back at the front (unwork.lua); ``dead_after``
+        deliveries send a task to the dead-letter list instead (0: a graceful leave, never)."""
+        keys = [k.q, k.qn, k.w, k.procs(wid), k.d, k.dead]
+        return script(S.UNWORK, keys, [wid, k.ev, dead_after])
 
     def _started(self) -> str:
         if self.worker.id is None:

@@ -184,6 +184,26 @@ def delete(s: Settings, queue: str) -> None:
     click.echo(f"deleted {queue}")
 
 
+@main.command()
+@click.argument("queue")
+@click.option("--requeue", is_flag=True, help="Move them back to the queue's tail.")
+@click.option("--purge", is_flag=True, help="Drop them for good.")
+@click.option("--task", default=None, help="Only the copies of this task.")
+@settings
+def dead(s: Settings, queue: str, requeue: bool, purge: bool, task: str | None) -> None:
+    """List QUEUE's dead letters (tasks returned after max_deliveries), or requeue/purge them."""
+    if requeue and purge:
+        raise click.ClickException("choose --requeue or --purge, not both")
+    with s.client() as w:
+        if requeue:
+            click.echo(f"requeued {w.requeue_dead(queue, task)}")
+        elif purge:
+            click.echo(f"purged {w.purge_dead(queue, task)}")
+        else:
+            for t in w.get_dead_tasks(queue):
+                click.echo(t)
+
+
 def tables(o: Overview) -> Group:
     """The queues and workers of an overview as two rich tables."""
     qt = Table(title="queues", title_justify="left")

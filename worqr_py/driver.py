@@ -8,11 +8,17 @@ listener run.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pyee.base import EventEmitter
-from redis.exceptions import NoScriptError
+from redis.backoff import NoBackoff
+from redis.exceptions import BusyLoadingError, NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 from . import validate as v
 from .calls import Call, text
@@ -21,7 +27,25 @@ from .core import Core, Options
 log = logging.getLogger("worqr_py")
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_URL = "redis://localhost:6379/0"
-MESSAGE_TYPES = ("work", "cancel", "delete")
+MESSAGE_TYPES = ("work", "cancel", "delete", "dead")
+RETRYABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
+NO_RETRY = Retry(NoBackoff(), 0)  # our own data clients: the drivers retry, with jitter
+
+
+class RetryClock:
+    """While Redis is unreachable: exponential backoff with full jitter (so many clients do
+    not reconnect in step), for at most ``timeout`` seconds; then ``delay()`` is None."""
+
+    def __init__(self, timeout: float) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.attempt = 0
+
+    def delay(self) -> float | None:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return None
+        self.attempt += 1
+        return min(left, random.uniform(0, min(1.0, 0.025 * 2**self.attempt)))
 
 
 def doc(source: Callable[..., Any] | str) -> Callable[[F], F]:
@@ -35,7 +59,7 @@ def doc(source: Callable[..., Any] | str) -> Callable[[F], F]:
 
 
 def pick_clients(
-    url: str | None, redis: Any, subscriber: Any, from_url: Callable[[str], Any]
+    url: str | None, redis: Any, subscriber: Any, from_url: Callable[..., Any]
 ) -> tuple[Any, Any, bool]:
     """``(data client, subscriber client, owned)`` from the constructor's arguments."""
     if url is not None and (redis is not None or subscriber is not None):
@@ -44,7 +68,7 @@ def pick_clients(
         url = DEFAULT_URL
     if url is not None:
         v.name(url, "url")
-        return from_url(url), from_url(url), True
+        return from_url(url, retry=NO_RETRY), from_url(url), True
     if subscriber is None:
         subscriber = redis
     return redis, subscriber, False
@@ -73,6 +97,13 @@ class DriverBase:
         """Whether this worker is started and, by its own monotonic clock, not failed.
         When False, the processes it held are no longer its own."""
         return self._core._check()
+
+    @property
+    def trusted_until(self) -> float:
+        """The ``time.monotonic()`` instant until which this worker may trust that its processes
+        are its own (its last heartbeat plus ``heartbeat_ttl`` minus the margin), or 0.0 when
+        it is not alive. Redis expires its heartbeat only after this instant."""
+        return self._core.worker.deadline if self._core._check() else 0.0
 
     @property
     def processes(self) -> list[Any]:

@@ -11,8 +11,9 @@ Per queue, all in the hash slot of ``{E}`` (so one script per queue is Cluster-s
     P:{E}:w        set     ids of the workers working on the queue; dequeue requires membership,
                            reclaim removes it atomically with returning the worker's processes.
     P:{E}:p:W      hash    worker W's processes on this queue: token -> task (Worqr's W1_Q1 set).
-    P:{E}:d        hash    "W.token" -> delivery count, only for processes delivered more than once.
-    P:{E}:ev       channel pub/sub: "work:<n>", "cancel:<task>", "delete:".
+    P:{E}:d        hash    "W.token" -> delivery count, only for tasks delivered more than once.
+    P:{E}:dead     list    dead letters (oldest first): tasks returned after max_deliveries.
+    P:{E}:ev       channel pub/sub: "work:<n>", "cancel:<task>", "delete:", "dead:<task>".
 
 Worker registry, all in the hash slot of ``{P}``::
 
@@ -48,6 +49,7 @@ class QueueKeys:
     qn: str
     w: str
     d: str
+    dead: str
     ev: str
     _base: str
 
@@ -93,6 +95,7 @@ def _queue_keys(prefix: str, queue: str) -> QueueKeys:
         qn=f"{base}:qn",
         w=f"{base}:w",
         d=f"{base}:d",
+        dead=f"{base}:dead",
         ev=f"{base}:ev",
         _base=base,
     )

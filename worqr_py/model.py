@@ -30,14 +30,30 @@ class Options:
     heartbeat_interval: float = 1.0
     heartbeat_ttl: float = 3.0
     poll_interval: float = 5.0
+    max_deliveries: int | None = 5
+    retry_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         v.prefix(self.prefix)
         v.seconds(self.heartbeat_interval, "heartbeat_interval")
         v.seconds(self.heartbeat_ttl, "heartbeat_ttl")
         v.seconds(self.poll_interval, "poll_interval")
+        m = self.max_deliveries
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int)):
+            raise TypeError(f"max_deliveries must be an int or None, not {type(m).__name__}")
+        if m is not None and m < 1:
+            raise ValueError(f"max_deliveries must be at least 1 (or None: never), got {m}")
+        if isinstance(self.retry_timeout, bool) or not isinstance(self.retry_timeout, (int, float)):
+            raise TypeError("retry_timeout must be a number of seconds")
+        if not 0 <= self.retry_timeout < float("inf"):
+            raise ValueError(f"retry_timeout must be 0 or more seconds, got {self.retry_timeout}")
         if self.heartbeat_ttl <= self.heartbeat_interval:
             raise ValueError("heartbeat_ttl must be longer than heartbeat_interval")
+
+    @property
+    def dead_after(self) -> int:
+        """max_deliveries as the scripts take it: 0 means never dead-letter."""
+        return self.max_deliveries or 0
 
     @property
     def ttl_ms(self) -> int:

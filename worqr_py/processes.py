@@ -48,7 +48,9 @@ class ProcessOps(CoreBase):
         return (yield from self._settle(process_id, S.FINISH))
 
     def stop_process(self, process_id: str) -> Op[bool]:
-        """Return the process to the FRONT of its queue if still ours (stop.lua, fenced)."""
+        """Return the process to the FRONT of its queue if still ours (stop.lua, fenced); a
+        task already delivered ``max_deliveries`` times goes to the dead-letter list instead
+        (a ``dead`` event). True if it was ours."""
         return (yield from self._settle(process_id, S.STOP))
 
     def pending_work(self) -> Op[list[tuple[str, int]]]:
@@ -75,9 +77,12 @@ class ProcessOps(CoreBase):
         if s is S.FINISH:
             reply = yield script(s, [k.procs(wid), k.d], [wid, token])
         else:
-            reply = yield script(s, [k.q, k.qn, k.procs(wid), k.d], [wid, k.ev, token])
+            keys = [k.q, k.qn, k.procs(wid), k.d, k.dead]
+            reply = yield script(s, keys, [wid, k.ev, self.options.dead_after, token])
         proc = w.held.pop(pid, None)
-        ok = bool(reply and int(reply[0]) == 1)
-        if not ok and proc is not None:
+        outcome = int(reply[0]) if reply else 0
+        if outcome == 0 and proc is not None:
             self.notify("lost", proc)
-        return ok
+        if outcome == 2 and proc is not None:
+            self.notify("dead", queue, proc.task)
+        return outcome > 0

@@ -51,6 +51,25 @@ class QueueOps(CoreBase):
         k = self._queue(queue)
         yield [command("SREM", self.keys.queues, queue), script(S.DELETE, [k.q, k.qn], [k.ev])]
 
+    def get_dead_tasks(self, queue: str) -> Op[list[str]]:
+        """The queue's dead letters, oldest first (one LRANGE): tasks that were returned by a
+        crash or ``stop_process`` after ``max_deliveries`` deliveries."""
+        return texts((yield command("LRANGE", self._queue(queue).dead, 0, -1)))
+
+    def requeue_dead(self, queue: str, task: str | None = None) -> Op[int]:
+        """Move dead letters (all, or the copies of ``task``) to the queue's TAIL as fresh
+        tasks and PUBLISH work, atomically (requeue_dead.lua). Returns how many moved."""
+        k = self._queue(queue)
+        which = ["all", ""] if task is None else ["one", v.task(task)]
+        return int((yield script(S.REQUEUE_DEAD, [k.dead, k.q], [k.ev, *which])))
+
+    def purge_dead(self, queue: str, task: str | None = None) -> Op[int]:
+        """Drop dead letters (all, or the copies of ``task``) for good, atomically
+        (purge_dead.lua). Returns how many were dropped."""
+        k = self._queue(queue)
+        which = ["all", ""] if task is None else ["one", v.task(task)]
+        return int((yield script(S.PURGE_DEAD, [k.dead], which)))
+
     def get_queues(self) -> Op[list[str]]:
         """Names of the queues enqueued to and not deleted, sorted (SMEMBERS of a set,
         never KEYS or SCAN). A listed queue may be empty."""

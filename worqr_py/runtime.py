@@ -36,7 +36,8 @@ notified (no busy polling; a fallback check every ``poll_interval``), call
 in a thread), finish the process when it returns, and put it back at the FRONT of its queue
 (logged) when it raises. On the first signal it takes no new work and gives in-flight handlers
 ``grace`` seconds, then ``fail_worker()`` returns what is left; a second signal stops at once.
-After a failure (heartbeat lost, Redis down) it re-registers with a new worker id."""
+After a failure (heartbeat lost, Redis down) it re-registers with a new worker id, unless
+``reregister=False``: then it stops."""
 SHUTDOWN_DOC = """Ask ``run()`` to stop as on SIGTERM (``force=True``: as on a second signal)."""
 
 
@@ -44,7 +45,12 @@ class RunnerBase:
     """Options and the policy both runners share."""
 
     def __init__(
-        self, queues: str | list[str], handler: Handler, concurrency: int, grace: float
+        self,
+        queues: str | list[str],
+        handler: Handler,
+        concurrency: int,
+        grace: float,
+        reregister: bool,
     ) -> None:
         names = [queues] if isinstance(queues, str) else queues
         if not isinstance(names, (list, tuple)) or not names:
@@ -57,6 +63,7 @@ class RunnerBase:
         self.handler = handler
         self.concurrency = concurrency
         self.grace = v.seconds(grace, "grace")
+        self.reregister = bool(reregister)
         self.signals = 0
         self.next = 0
 
@@ -181,6 +188,10 @@ class SyncRunner(RunnerBase):
     def rejoin(self, exc: BaseException) -> None:
         """After a failure (heartbeat lost, Redis down): register a new worker id and join
         the queues again, with backoff, until it works or the runner stops."""
+        if not self.reregister:
+            log.error("worker failed (%s); stopping (reregister=False)", exc)
+            self.request_stop()
+            return
         with self.rejoining:
             attempt = 0
             while not self.stop.is_set() and not self.w.alive:
@@ -283,6 +294,10 @@ class AsyncRunner(RunnerBase):
             await self.w.start_work(q)
 
     async def rejoin(self, exc: BaseException) -> None:
+        if not self.reregister:
+            log.error("worker failed (%s); stopping (reregister=False)", exc)
+            self.request_stop()
+            return
         attempt = 0
         while not self.stop.is_set() and not self.w.alive:
             if attempt == 0:

@@ -36,6 +36,8 @@ REGISTER = _load("register")
 JOIN = _load("join")
 DEREGISTER = _load("deregister")
 FORGET = _load("forget")
+REQUEUE_DEAD = _load("requeue_dead")
+PURGE_DEAD = _load("purge_dead")
 
 ALL: tuple[Script, ...] = (
     ENQUEUE,
@@ -49,4 +51,6 @@ ALL: tuple[Script, ...] = (
     JOIN,
     DEREGISTER,
     FORGET,
+    REQUEUE_DEAD,
+    PURGE_DEAD,
 )

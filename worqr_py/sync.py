@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError
 from . import scripts
 from .calls import Call, Op, Step
 from .core import Core, Options, Process
-from .driver import DriverBase, doc, log, pick_clients
+from .driver import RETRYABLE, DriverBase, RetryClock, doc, log, pick_clients
 from .errors import WorqrError
 from .model import Overview
 from .owner import OWN_DOC, SyncOwner
@@ -78,8 +78,12 @@ class Worqr(DriverBase):
         heartbeat_interval: float = 1.0,
         heartbeat_ttl: float = 3.0,
         poll_interval: float = 5.0,
+        max_deliveries: int | None = 5,
+        retry_timeout: float = 10.0,
     ) -> None:
-        options = Options(prefix, heartbeat_interval, heartbeat_ttl, poll_interval)
+        options = Options(
+            prefix, heartbeat_interval, heartbeat_ttl, poll_interval, max_deliveries, retry_timeout
+        )
         self._redis, self._sub, self._owned = pick_clients(
             url, redis, subscriber, redis_lib.Redis.from_url
         )
@@ -152,6 +156,18 @@ class Worqr(DriverBase):
     def delete_queue(self, queue: str) -> None:
         return self._run(self._core.delete_queue(queue))
 
+    @doc(Core.get_dead_tasks)
+    def get_dead_tasks(self, queue: str) -> list[str]:
+        return self._run(self._core.get_dead_tasks(queue))
+
+    @doc(Core.requeue_dead)
+    def requeue_dead(self, queue: str, task: str | None = None) -> int:
+        return self._run(self._core.requeue_dead(queue, task))
+
+    @doc(Core.purge_dead)
+    def purge_dead(self, queue: str, task: str | None = None) -> int:
+        return self._run(self._core.purge_dead(queue, task))
+
     @doc(Core.get_queues)
     def get_queues(self) -> list[str]:
         return self._run(self._core.get_queues())
@@ -213,8 +229,9 @@ class Worqr(DriverBase):
         *,
         concurrency: int = 1,
         grace: float = 30.0,
+        reregister: bool = True,
     ) -> None:
-        self._runner = SyncRunner(self, queues, handler, concurrency, grace)
+        self._runner = SyncRunner(self, queues, handler, concurrency, grace, reregister)
         try:
             self._runner.run()
         finally:
@@ -262,14 +279,27 @@ class Worqr(DriverBase):
         return self._closing.is_set()
 
     # ---- execution ----------------------------------------------------------------------
-    def _run(self, op: Op[T]) -> T:
+    def _run(self, op: Op[T], retry: bool = True) -> T:
         try:
             step = next(op)
             while True:
-                step = op.send(self._exec(step))
+                step = op.send(self._retrying(step, retry))
         except StopIteration as stop:
             result: T = stop.value
             return result
+
+    def _retrying(self, step: Step, retry: bool) -> Any:
+        """Run a step; while Redis is unreachable, again after a jittered backoff, for up to
+        ``retry_timeout`` (every step is safe to replay: see the README)."""
+        clock = None
+        while True:
+            try:
+                return self._exec(step)
+            except RETRYABLE:
+                clock = clock or RetryClock(self._core.options.retry_timeout if retry else 0)
+                delay = clock.delay()
+                if delay is None or self._closing.wait(delay):
+                    raise
 
     def _exec(self, step: Step) -> Any:
         if isinstance(step, Call):
@@ -304,9 +334,9 @@ class Worqr(DriverBase):
     def _schedule_cleanup(self) -> None:
         self._thread(lambda: self._guard(self._core.cleanup()), "worqr-cleanup")
 
-    def _guard(self, op: Op[Any]) -> Any:
+    def _guard(self, op: Op[Any], retry: bool = True) -> Any:
         try:
-            return self._run(op)
+            return self._run(op, retry)
         except Exception as exc:
             self._error(exc)
             return None
@@ -321,7 +351,7 @@ class Worqr(DriverBase):
             w = self._core.worker
             if w.id is None or w.failed is not None:
                 return
-            self._guard(self._core.beat())
+            self._guard(self._core.beat(), retry=False)  # the next beat is the retry
 
     def _subscribe(self, channel: str) -> None:
         done = threading.Event()

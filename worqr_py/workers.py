@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from . import scripts as S
 from . import validate as v
 from .base import CoreBase
-from .calls import Op, command, script, texts
+from .calls import Op, command, script, text, texts
 from .model import FAIL_CALLED, WorkerState
 
 
@@ -22,9 +23,15 @@ class WorkerOps(CoreBase):
             return w.id
         wid = uuid.uuid4().hex
         sent = time.monotonic()
-        yield script(
-            S.REGISTER, [self.keys.workers, self.keys.heartbeat(wid)], [wid, self.options.ttl_ms]
-        )
+        _, info = yield [
+            script(
+                S.REGISTER,
+                [self.keys.workers, self.keys.heartbeat(wid)],
+                [wid, self.options.ttl_ms],
+            ),
+            command("INFO", "server"),
+        ]
+        self.run_id = _run_id(info)
         self.worker = WorkerState(
             id=wid, deadline=sent + self.options.heartbeat_ttl - self.options.margin
         )
@@ -39,7 +46,7 @@ class WorkerOps(CoreBase):
         if not (
             yield script(S.JOIN, [self.keys.heartbeat(wid), self.keys.working_queues(wid)], [queue])
         ):
-            yield self._unwork(k, wid)
+            yield self._unwork(k, wid, 0)
             raise self._fail("heartbeat key expired")
         self.worker.queues.add(queue)
 
@@ -50,25 +57,26 @@ class WorkerOps(CoreBase):
         wid = self._started()
         w.queues.discard(queue)
         replies = yield [
-            self._unwork(k, wid),
+            self._unwork(k, wid, 0),
             command("SREM", self.keys.working_queues(wid), queue),
         ]
         for pid in [p for p, proc in w.held.items() if proc.queue == queue]:
             del w.held[pid]
-        return int(replies[0])
+        return int(replies[0][0])
 
     def fail_worker(self, worker_id: str | None = None) -> Op[int]:
         """Fail a worker (this one by default): delete its heartbeat, return all its processes
         to the front of their queues (one unwork.lua per queue), then deregister it.
-        Returns how many tasks went back."""
+        Failing this worker is a graceful leave (nothing is dead-lettered); failing another
+        treats its tasks as a crash's (max_deliveries applies). Returns how many went back."""
         if worker_id is None or worker_id == self.worker.id:
             wid = self._started()
             self.worker.cleaned = True
             if self.worker.failed is None:
                 self._fail(FAIL_CALLED)
-        else:
-            wid = v.name(worker_id, "worker_id")
-        return (yield from self._deregister(wid, "fail"))
+            return (yield from self._deregister(wid, "fail", 0))
+        wid = v.name(worker_id, "worker_id")
+        return (yield from self._deregister(wid, "fail", self.options.dead_after))
 
     def cleanup(self) -> Op[int]:
         """The Redis side of this worker's own failure, once: what a driver runs in the
@@ -77,11 +85,11 @@ class WorkerOps(CoreBase):
         if w.id is None or w.cleaned:
             return 0
         w.cleaned = True
-        return (yield from self._deregister(w.id, "fail"))
+        return (yield from self._deregister(w.id, "fail", self.options.dead_after))
 
     def reap(self, worker_id: str) -> Op[int]:
         """A peer's reclaim of a worker whose heartbeat is gone (nothing if it is alive)."""
-        return (yield from self._deregister(worker_id, "reap"))
+        return (yield from self._deregister(worker_id, "reap", self.options.dead_after))
 
     def beat(self) -> Op[None]:
         """One heartbeat: ``SET hb XX PX ttl`` plus a ``SET NX PX`` try for the supervision
@@ -101,7 +109,7 @@ class WorkerOps(CoreBase):
         if w is not self.worker or w.failed is not None:
             return
         if not alive:
-            self._fail("heartbeat key expired")
+            yield from self._lost_heartbeat()
             return
         w.deadline = sent + self.options.heartbeat_ttl - self.options.margin
         if turn:
@@ -123,15 +131,39 @@ class WorkerOps(CoreBase):
                 total += yield from self.reap(wid)
         return total
 
-    def _deregister(self, wid: str, mode: str) -> Op[int]:
+    def _lost_heartbeat(self) -> Op[None]:
+        """The heartbeat key is gone: fail, saying whether Redis restarted without its data
+        (its run_id changed), which is also reported as a ``redis_restarted`` event."""
+        run_id = _run_id((yield command("INFO", "server")))
+        if self.run_id and run_id and run_id != self.run_id:
+            self.notify("redis_restarted", self.run_id, run_id)
+            self.run_id = run_id
+            self._fail("Redis restarted without its data (run_id changed)")
+        else:
+            self._fail("heartbeat key expired")
+
+    def _deregister(self, wid: str, mode: str, dead_after: int) -> Op[int]:
         hb, wq = self.keys.heartbeat(wid), self.keys.working_queues(wid)
         queues = yield script(S.DEREGISTER, [hb, wq], [mode])
         if queues is None:
             return 0
         qkeys = [self.keys.queue(q) for q in sorted(texts(queues))]
-        counts = (yield [self._unwork(k, wid) for k in qkeys]) if qkeys else []
+        replies = (yield [self._unwork(k, wid, dead_after) for k in qkeys]) if qkeys else []
         yield script(S.FORGET, [self.keys.workers, wq], [wid])
-        if mode == "reap":
-            for k, n in zip(qkeys, counts, strict=True):
-                self.notify("reclaimed", wid, k.queue, int(n))
-        return sum(int(n) for n in counts)
+        for k, reply in zip(qkeys, replies, strict=True):
+            for task in texts(reply[1:]):
+                self.notify("dead", k.queue, task)
+            if mode == "reap":
+                self.notify("reclaimed", wid, k.queue, int(reply[0]))
+        return sum(int(r[0]) for r in replies)
+
+
+def _run_id(info: Any) -> str | None:
+    """The run_id of an INFO reply (parsed to a dict by redis-py, or raw text)."""
+    if isinstance(info, dict):
+        found = info.get("run_id")
+        return None if found is None else text(found)
+    for line in text(info).splitlines():
+        if line.startswith("run_id:"):
+            return line.split(":", 1)[1].strip()
+    return None

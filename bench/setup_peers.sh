@@ -36,8 +36,9 @@ install_env() {  # install_env VENV PACKAGE...
     fi
 }
 
-install_env "$main" rq huey dramatiq celery taskiq taskiq-redis "redis>=8" hiredis ruff
-install_env "$r5" arq "saq[redis]" "redis<6" hiredis
+install_env "$main" rq huey "dramatiq[redis]" "celery[redis]" taskiq taskiq-redis "redis>=8" hiredis ruff mypy
+# saq 0.26.4 imports typing_extensions without declaring it.
+install_env "$r5" arq "saq[redis]" typing_extensions "redis<6" hiredis
 
 for venv in "$main" "$r5"; do
     echo "== $venv"

@@ -9,14 +9,23 @@ than skipping: testcontainers' Redis could not be SIGKILLed or paused from here.
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
 
-from worqr_py.embedded import EmbeddedRedis
+from worqr_py.embedded import EmbeddedRedis, redis_binary
+
+
+def redis_major() -> int:
+    """The major version of the redis-server the tests run."""
+    out = subprocess.run([redis_binary(), "--version"], capture_output=True, text=True).stdout
+    match = re.search(r"v=(\d+)", out)
+    return int(match.group(1)) if match else 0
 
 
 class RedisServer(EmbeddedRedis):

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aredis
 from pyee.asyncio import AsyncIOEventEmitter
 from redis.asyncio.client import PubSub
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 from . import scripts
 from .calls import Call, Op, Step
@@ -352,27 +352,32 @@ class AsyncWorqr(DriverBase):
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="worqr-listener")
         if asyncio.current_task() is not self._listener:
+            wait = max(10.0, self._core.options.retry_timeout)
             try:
-                await asyncio.wait_for(done.wait(), 10)
+                await asyncio.wait_for(done.wait(), wait)
             except asyncio.TimeoutError:
-                raise WorqrError(f"could not subscribe to {channel!r} within 10 s") from None
+                raise WorqrError(f"could not subscribe to {channel!r} within {wait:g} s") from None
 
     async def _listen(self) -> None:
         ps = _PubSub(self._sub.connection_pool)
         waiting: dict[str, list[asyncio.Event]] = {}
+        pending: list[str] = []  # channels to subscribe (again, after a failure)
         poll = self._core.options.poll_interval
         next_poll = time.monotonic() + poll
         try:
             while True:
-                while not self._requests.empty() or (not waiting and not ps.channels):
+                while not self._requests.empty() or not (pending or waiting or ps.channels):
                     channel, done = await self._requests.get()
                     waiting.setdefault(channel, []).append(done)
-                    await ps.subscribe(channel)
+                    pending.append(channel)
                 try:
+                    if pending:
+                        await ps.subscribe(*pending)
+                        pending = []
                     message = await ps.get_message(timeout=0.05)
-                except (aredis.ConnectionError, aredis.TimeoutError) as exc:
+                except (RedisError, OSError) as exc:  # Redis away: say so, pause, go on
                     self._error(exc)
-                    await asyncio.sleep(min(1.0, poll))
+                    await asyncio.sleep(self._pause())
                     continue
                 if message is not None:
                     for done in waiting.pop(self._on_message(message) or "", []):

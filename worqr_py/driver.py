@@ -177,6 +177,11 @@ class DriverBase:
             if self._core.channel(queue) in self._channels:
                 self._dispatch(queue, "work", str(n))
 
+    def _pause(self) -> float:
+        """How long the listener waits after a failure: jittered, so peers do not reconnect
+        in step."""
+        return random.uniform(0.05, min(1.0, self._core.options.poll_interval))
+
     @staticmethod
     def _is_noscript(reply: Any) -> bool:
         return isinstance(reply, NoScriptError)

@@ -114,6 +114,7 @@ class SyncRunner(RunnerBase):
         self.rejoining = threading.Lock()
 
     def run(self) -> None:
+        self.w.events.on("failed", lambda *_: self.wake.set())  # re-register promptly
         for q in self.queues:
             self.w.on(q, self.on_event)
         self.join()
@@ -214,6 +215,7 @@ class AsyncRunner(RunnerBase):
         self.tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
+        self.w.events.on("failed", lambda *_: self.wake.set())  # re-register promptly
         for q in self.queues:
             await self.w.on(q, self.on_event)
         await self.join()

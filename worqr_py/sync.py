@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import redis as redis_lib
 from pyee.base import EventEmitter
 from redis.client import PubSub
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 from . import scripts
 from .calls import Call, Op, Step
@@ -358,12 +358,14 @@ class Worqr(DriverBase):
         self._requests.put((channel, done))
         if self._listener is None:
             self._listener = self._thread(self._listen, "worqr-listener")
-        if threading.current_thread() is not self._listener and not done.wait(10):
-            raise WorqrError(f"could not subscribe to {channel!r} within 10 s")
+        wait = max(10.0, self._core.options.retry_timeout)
+        if threading.current_thread() is not self._listener and not done.wait(wait):
+            raise WorqrError(f"could not subscribe to {channel!r} within {wait:g} s")
 
     def _listen(self) -> None:
         ps = _PubSub(self._sub.connection_pool)
         waiting: dict[str, list[threading.Event]] = {}
+        pending: list[str] = []  # channels to subscribe (again, after a failure)
         poll = self._core.options.poll_interval
         next_poll = time.monotonic() + poll
         try:
@@ -371,12 +373,15 @@ class Worqr(DriverBase):
                 while not self._requests.empty():
                     channel, done = self._requests.get()
                     waiting.setdefault(channel, []).append(done)
-                    ps.subscribe(channel)
+                    pending.append(channel)
                 try:
+                    if pending:
+                        ps.subscribe(*pending)
+                        pending = []
                     message = ps.get_message(timeout=0.05)
-                except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
+                except (RedisError, OSError) as exc:  # Redis away: say so, pause, go on
                     self._error(exc)
-                    self._closing.wait(min(1.0, poll))
+                    self._closing.wait(self._pause())
                     continue
                 if message is not None:
                     for done in waiting.pop(self._on_message(message) or "", []):

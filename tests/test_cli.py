@@ -197,3 +197,16 @@ def test_demo_starts_its_own_redis_and_every_task_finishes(prefix: str) -> None:
     assert re.search(r"SIGKILL worker \w+ \(pid \d+\) holding [1-9]", done.stdout), done.stdout
     assert re.search(r"a peer reclaimed [1-9]\d* task\(s\)", done.stdout), done.stdout
     assert re.search(r"summary: done 120/120, reclaimed [1-9]\d*, duplicates \d+", done.stdout)
+
+
+def test_dead_letter_commands(server: Any, r: Any, prefix: str) -> None:
+    from worqr_py.keys import Keys
+
+    r.rpush(Keys(prefix).queue("jobs").dead, "x", "y", "x")
+    assert ok(worqr(server, prefix, "dead", "jobs")).split() == ["x", "y", "x"]
+    assert ok(worqr(server, prefix, "dead", "jobs", "--requeue", "--task", "x")) == "requeued 2\n"
+    assert ok(worqr(server, prefix, "tasks", "jobs")).split() == ["x", "x"]
+    assert ok(worqr(server, prefix, "dead", "jobs", "--purge")) == "purged 1\n"
+    assert ok(worqr(server, prefix, "dead", "jobs")) == ""
+    both = worqr(server, prefix, "dead", "jobs", "--purge", "--requeue")
+    assert both.returncode != 0 and "not both" in both.stderr

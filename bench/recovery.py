@@ -38,7 +38,8 @@ def trial(url: str, interval: float, ttl: float) -> float:
         peer.enqueue("q", "task")
         holder = subprocess.Popen(
             [sys.executable, "-c", HOLDER, url, prefix, str(interval), str(ttl)],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert holder.stdout is not None and holder.stdout.readline().strip() == "task"
         time.sleep(interval * 1.5)  # let it beat at least once, as a worker in service has
@@ -56,14 +57,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--trials", type=int, default=5)
     args = ap.parse_args()
-    print(f"| settings (interval / ttl) | trials | min | median | max | bound ttl+interval |")
+    print("| settings (interval / ttl) | trials | min | median | max | bound ttl+interval |")
     print("| --- | --- | --- | --- | --- | --- |")
     with EmbeddedRedis() as server:
         for interval, ttl in ((1.0, 3.0), (0.2, 0.6)):
             times = [trial(server.url, interval, ttl) for _ in range(args.trials)]
-            print(f"| {interval:g} s / {ttl:g} s | {len(times)} | {min(times):.2f} s | "
-                  f"{statistics.median(times):.2f} s | {max(times):.2f} s | "
-                  f"{ttl + interval:.2f} s |")
+            print(
+                f"| {interval:g} s / {ttl:g} s | {len(times)} | {min(times):.2f} s | "
+                f"{statistics.median(times):.2f} s | {max(times):.2f} s | "
+                f"{ttl + interval:.2f} s |"
+            )
 
 
 if __name__ == "__main__":

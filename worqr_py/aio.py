@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -188,8 +188,14 @@ class AsyncWorqr(DriverBase):
         return procs[0] if procs else None
 
     @doc(Core.dequeue)
-    async def dequeue_many(self, queue: str, count: int) -> list[Process]:
-        return await self._run(self._core.dequeue(queue, count))
+    async def dequeue_many(
+        self, queue: str, count: int, *, finish: Sequence[str] = ()
+    ) -> list[Process]:
+        return await self._run(self._core.dequeue(queue, count, finish))
+
+    @doc(Core.finish_processes)
+    async def finish_processes(self, process_ids: Sequence[str]) -> list[bool]:
+        return await self._run(self._core.finish_processes(process_ids))
 
     @doc(Core.finish_process)
     async def finish_process(self, process_id: str) -> bool:
@@ -212,8 +218,9 @@ class AsyncWorqr(DriverBase):
         concurrency: int = 1,
         grace: float = 30.0,
         reregister: bool = True,
+        prefetch: int = 1,
     ) -> None:
-        self._runner = AsyncRunner(self, queues, handler, concurrency, grace, reregister)
+        self._runner = AsyncRunner(self, queues, handler, concurrency, grace, reregister, prefetch)
         try:
             await self._runner.run()
         finally:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from . import scripts as S
 from . import validate as v
 from .base import CoreBase
@@ -12,11 +15,13 @@ from .model import Process
 
 
 class ProcessOps(CoreBase):
-    """dequeue, finish_process, stop_process, and the pending-work check."""
+    """dequeue (optionally finishing first), finish_process(es), stop_process, pending work."""
 
-    def dequeue(self, queue: str, count: int = 1) -> Op[list[Process]]:
-        """Move up to ``count`` tasks from the queue's head into this worker's processes
-        (dequeue.lua: fenced on the worker still being one of the queue's)."""
+    def dequeue(self, queue: str, count: int = 1, finish: Sequence[str] = ()) -> Op[list[Process]]:
+        """Finish ``finish`` (ids of this worker's processes on the same queue), then move up
+        to ``count`` tasks from the queue's head into this worker's processes: one dequeue.lua
+        call, atomic and fenced on the worker still being one of the queue's. A finish that
+        finds the process no longer ours emits ``lost``."""
         k = self._queue(queue)
         if isinstance(count, bool) or not isinstance(count, int):
             raise TypeError(f"count must be an int, not {type(count).__name__}")
@@ -26,18 +31,24 @@ class ProcessOps(CoreBase):
         wid = self._alive()
         if queue not in w.queues:
             raise NotWorking(f"worker {wid} does not work on {queue!r}: call start_work(queue)")
+        done = [self._mine(pid, queue) for pid in finish]
+        tokens = [t for t in done if t is not None]
         with self._lock:
             token = w.next_token
             w.next_token += count
-        reply = yield script(S.DEQUEUE, [k.q, k.qn, k.w, k.procs(wid), k.d], [wid, token, count])
+        keys = [k.q, k.qn, k.w, k.procs(wid), k.d]
+        reply = yield script(S.DEQUEUE, keys, [wid, token, count, *tokens])
         if reply == -1:
+            self._finished(finish, [])
             if queue not in w.queues or w is not self.worker:
                 raise NotWorking(f"worker {wid} stopped working on {queue!r}")
             raise self._fail("removed from the queue by a peer")
-        items = texts(reply[0::2])
+        flags = iter(reply[0])
+        self._finished(finish, [t is not None and int(next(flags)) == 1 for t in done])
+        items = texts(reply[1::2])
         procs = [
             Process(process_id(queue, wid, token + i), queue, t, int(n))
-            for i, (t, n) in enumerate(zip(items, reply[1::2], strict=True))
+            for i, (t, n) in enumerate(zip(items, reply[2::2], strict=True))
         ]
         for p in procs:
             w.held[p.id] = p
@@ -45,13 +56,55 @@ class ProcessOps(CoreBase):
 
     def finish_process(self, process_id: str) -> Op[bool]:
         """Drop the process if it is still this live worker's (finish.lua, fenced)."""
-        return (yield from self._settle(process_id, S.FINISH))
+        return (yield from self.finish_processes([process_id]))[0]
+
+    def finish_processes(self, process_ids: Sequence[str]) -> Op[list[bool]]:
+        """Finish many processes: one finish.lua per queue, all in one round trip. Each
+        result says whether that process was still this live worker's (else: ``lost``)."""
+        if isinstance(process_ids, str) or not isinstance(process_ids, Sequence):
+            raise TypeError("process_ids must be a list of process ids")
+        parts = [self._parse(pid) for pid in process_ids]
+        wid = self._started()
+        if not self._check():
+            self._finished(process_ids, [])
+            return [False] * len(process_ids)
+        by_queue: dict[str, list[int]] = {}
+        for i, (queue, owner, _) in enumerate(parts):
+            if owner == wid:
+                by_queue.setdefault(queue, []).append(i)
+        calls = []
+        for queue, idx in by_queue.items():
+            k = self.keys.queue(queue)
+            calls.append(script(S.FINISH, [k.procs(wid), k.d], [wid, *[parts[i][2] for i in idx]]))
+        replies: list[Any] = (yield calls) if calls else []
+        ok = [False] * len(process_ids)
+        for idx, reply in zip(by_queue.values(), replies, strict=True):
+            for i, flag in zip(idx, reply, strict=True):
+                ok[i] = int(flag) == 1
+        self._finished(process_ids, ok)
+        return ok
 
     def stop_process(self, process_id: str) -> Op[bool]:
         """Return the process to the FRONT of its queue if still ours (stop.lua, fenced); a
         task already delivered ``max_deliveries`` times goes to the dead-letter list instead
         (a ``dead`` event). True if it was ours."""
-        return (yield from self._settle(process_id, S.STOP))
+        queue, wid, token = self._parse(process_id)
+        w = self.worker
+        if self._started() != wid:
+            return False
+        if not self._check():
+            w.held.pop(process_id, None)
+            return False
+        k = self.keys.queue(queue)
+        keys = [k.q, k.qn, k.procs(wid), k.d, k.dead]
+        reply = yield script(S.STOP, keys, [wid, k.ev, self.options.dead_after, token])
+        proc = w.held.pop(process_id, None)
+        outcome = int(reply[0]) if reply else 0
+        if outcome == 0 and proc is not None:
+            self.notify("lost", proc)
+        if outcome == 2 and proc is not None:
+            self.notify("dead", queue, proc.task)
+        return outcome > 0
 
     def pending_work(self) -> Op[list[tuple[str, int]]]:
         """``(queue, length)`` for each queue this worker works on that has tasks: what a
@@ -62,27 +115,23 @@ class ProcessOps(CoreBase):
         lengths = yield [command("LLEN", self.keys.queue(q).q) for q in queues]
         return [(q, int(n)) for q, n in zip(queues, lengths, strict=True) if int(n) > 0]
 
-    def _settle(self, pid: str, s: S.Script) -> Op[bool]:
+    def _parse(self, pid: str) -> tuple[str, str, str]:
         parts = split_process_id(v.name(pid, "process_id"))
         if parts is None:
             raise ValueError(f"process_id {pid!r} is not a worqr process id")
-        queue, wid, token = parts
-        w = self.worker
-        if self._started() != wid:
-            return False
-        if not self._check():
-            w.held.pop(pid, None)
-            return False
-        k = self.keys.queue(queue)
-        if s is S.FINISH:
-            reply = yield script(s, [k.procs(wid), k.d], [wid, token])
-        else:
-            keys = [k.q, k.qn, k.procs(wid), k.d, k.dead]
-            reply = yield script(s, keys, [wid, k.ev, self.options.dead_after, token])
-        proc = w.held.pop(pid, None)
-        outcome = int(reply[0]) if reply else 0
-        if outcome == 0 and proc is not None:
-            self.notify("lost", proc)
-        if outcome == 2 and proc is not None:
-            self.notify("dead", queue, proc.task)
-        return outcome > 0
+        return parts
+
+    def _mine(self, pid: str, queue: str) -> str | None:
+        """The token of ``pid`` if it is this worker's process on ``queue``, else None."""
+        q, wid, token = self._parse(pid)
+        if q != queue:
+            raise ValueError(f"process {pid!r} is not on queue {queue!r}")
+        return token if wid == self.worker.id else None
+
+    def _finished(self, pids: Sequence[str], ok: Sequence[bool]) -> None:
+        """Forget settled processes; tell of those that turned out not to be ours."""
+        held = self.worker.held
+        for i, pid in enumerate(pids):
+            proc = held.pop(pid, None)
+            if proc is not None and not (i < len(ok) and ok[i]):
+                self.notify("lost", proc)

@@ -33,9 +33,11 @@ Handler = Callable[[Process], Any]
 RUN_DOC = """Run a worker on the queue(s) until SIGTERM/SIGINT or ``shutdown()``: take work when
 notified (no busy polling; a fallback check every ``poll_interval``), call
 ``handler(process)`` in ``concurrency`` threads (asyncio: tasks; a plain-function handler runs
-in a thread), finish the process when it returns, and put it back at the FRONT of its queue
-(logged) when it raises. On the first signal it takes no new work and gives in-flight handlers
-``grace`` seconds, then ``fail_worker()`` returns what is left; a second signal stops at once.
+in a thread), finish the process when it returns (acked with the next take: one round trip per
+task; ``prefetch`` tasks are taken at a time, held by this worker meanwhile), and put it back
+at the FRONT of its queue (logged) when it raises. On the first signal it takes no new work
+and gives in-flight handlers ``grace`` seconds, then ``fail_worker()`` returns what is left; a
+second signal stops at once.
 After a failure (heartbeat lost, Redis down) it re-registers with a new worker id, unless
 ``reregister=False``: then it stops."""
 SHUTDOWN_DOC = """Ask ``run()`` to stop as on SIGTERM (``force=True``: as on a second signal)."""
@@ -51,6 +53,7 @@ class RunnerBase:
         concurrency: int,
         grace: float,
         reregister: bool,
+        prefetch: int,
     ) -> None:
         names = [queues] if isinstance(queues, str) else queues
         if not isinstance(names, (list, tuple)) or not names:
@@ -64,6 +67,9 @@ class RunnerBase:
         self.concurrency = concurrency
         self.grace = v.seconds(grace, "grace")
         self.reregister = bool(reregister)
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+            raise ValueError(f"prefetch must be an int of at least 1, got {prefetch!r}")
+        self.prefetch = prefetch
         self.signals = 0
         self.next = 0
 
@@ -150,36 +156,48 @@ class SyncRunner(RunnerBase):
 
     def loop(self) -> None:
         poll = self.w._core.options.poll_interval
+        done: dict[str, list[str]] = {}  # finished, to be acked with the next take
         while not self.stop.is_set():
             self.wake.clear()
-            p = self.take()
-            if p is None:
+            batch = self.take(done)
+            if not batch:
+                self.flush(done)
                 self.wake.wait(poll)
                 continue
-            try:
-                self.handler(p)
-            except Exception as exc:
-                self.failed(p, exc)
-                self.settle(self.w.stop_process, p)
-            else:
-                self.settle(self.w.finish_process, p)
+            for p in batch:
+                if self.stop.is_set():
+                    break  # prefetched, not started: fail_worker returns it to the front
+                try:
+                    self.handler(p)
+                except Exception as exc:
+                    self.failed(p, exc)
+                    self.guard(self.w.stop_process, p.id)
+                else:
+                    done.setdefault(p.queue, []).append(p.id)
+        self.flush(done)
 
-    def take(self) -> Process | None:
+    def take(self, done: dict[str, list[str]]) -> list[Process]:
+        """Ack the finished processes of a queue and take its next tasks: one round trip."""
         for q in self.order():
             try:
-                p = self.w.dequeue(q)
+                batch = self.w.dequeue_many(q, self.prefetch, finish=done.pop(q, []))
             except (WorqrError, RedisError) as exc:
                 self.rejoin(exc)
-                return None
-            if p is not None:
-                return p
-        return None
+                return []
+            if batch:
+                return batch
+        return []
 
-    def settle(self, how: Callable[[str], bool], p: Process) -> None:
+    def flush(self, done: dict[str, list[str]]) -> None:
+        ids = [pid for q in list(done) for pid in done.pop(q)]
+        if ids:
+            self.guard(self.w.finish_processes, ids)
+
+    def guard(self, how: Callable[[Any], Any], arg: Any) -> None:
         try:
-            how(p.id)
-        except RedisError as exc:
-            log.warning("could not settle %s (%s); it returns when this worker fails", p.id, exc)
+            how(arg)
+        except (WorqrError, RedisError) as exc:
+            log.warning("could not settle (%s); the task returns when this worker fails", exc)
 
     def join(self) -> None:
         self.w.start_worker()
@@ -253,42 +271,59 @@ class AsyncRunner(RunnerBase):
 
     async def loop(self) -> None:
         poll = self.w._core.options.poll_interval
-        while not self.stop.is_set():
-            self.wake.clear()
-            p = await self.take()
-            if p is None:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), poll)
-                continue
-            try:
-                if asyncio.iscoroutinefunction(self.handler):
-                    await self.handler(p)
-                else:  # a plain function must not block the loop (and its heartbeats)
-                    result = await asyncio.to_thread(self.handler, p)
-                    if asyncio.iscoroutine(result):
-                        await result
-            except Exception as exc:
-                self.failed(p, exc)
-                await self.settle(self.w.stop_process, p)
-            else:
-                await self.settle(self.w.finish_process, p)
+        done: dict[str, list[str]] = {}  # finished, to be acked with the next take
+        try:
+            while not self.stop.is_set():
+                self.wake.clear()
+                batch = await self.take(done)
+                if not batch:
+                    await self.flush(done)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), poll)
+                    continue
+                for p in batch:
+                    if self.stop.is_set():
+                        break  # prefetched, not started: fail_worker returns it to the front
+                    try:
+                        await self.call(p)
+                    except Exception as exc:
+                        self.failed(p, exc)
+                        await self.guard(self.w.stop_process, p.id)
+                    else:
+                        done.setdefault(p.queue, []).append(p.id)
+        finally:
+            await self.flush(done)
 
-    async def take(self) -> Process | None:
+    async def call(self, p: Process) -> None:
+        if asyncio.iscoroutinefunction(self.handler):
+            await self.handler(p)
+        else:  # a plain function must not block the loop (and its heartbeats)
+            result = await asyncio.to_thread(self.handler, p)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def take(self, done: dict[str, list[str]]) -> list[Process]:
+        """Ack the finished processes of a queue and take its next tasks: one round trip."""
         for q in self.order():
             try:
-                p = await self.w.dequeue(q)
+                batch = await self.w.dequeue_many(q, self.prefetch, finish=done.pop(q, []))
             except (WorqrError, RedisError) as exc:
                 await self.rejoin(exc)
-                return None
-            if p is not None:
-                return p
-        return None
+                return []
+            if batch:
+                return batch
+        return []
 
-    async def settle(self, how: Callable[[str], Any], p: Process) -> None:
+    async def flush(self, done: dict[str, list[str]]) -> None:
+        ids = [pid for q in list(done) for pid in done.pop(q)]
+        if ids:
+            await self.guard(self.w.finish_processes, ids)
+
+    async def guard(self, how: Callable[[Any], Any], arg: Any) -> None:
         try:
-            await how(p.id)
-        except RedisError as exc:
-            log.warning("could not settle %s (%s); it returns when this worker fails", p.id, exc)
+            await how(arg)
+        except (WorqrError, RedisError) as exc:
+            log.warning("could not settle (%s); the task returns when this worker fails", exc)
 
     async def join(self) -> None:
         await self.w.start_worker()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import queue as stdqueue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -206,8 +206,12 @@ class Worqr(DriverBase):
         return procs[0] if procs else None
 
     @doc(Core.dequeue)
-    def dequeue_many(self, queue: str, count: int) -> list[Process]:
-        return self._run(self._core.dequeue(queue, count))
+    def dequeue_many(self, queue: str, count: int, *, finish: Sequence[str] = ()) -> list[Process]:
+        return self._run(self._core.dequeue(queue, count, finish))
+
+    @doc(Core.finish_processes)
+    def finish_processes(self, process_ids: Sequence[str]) -> list[bool]:
+        return self._run(self._core.finish_processes(process_ids))
 
     @doc(Core.finish_process)
     def finish_process(self, process_id: str) -> bool:
@@ -230,8 +234,9 @@ class Worqr(DriverBase):
         concurrency: int = 1,
         grace: float = 30.0,
         reregister: bool = True,
+        prefetch: int = 1,
     ) -> None:
-        self._runner = SyncRunner(self, queues, handler, concurrency, grace, reregister)
+        self._runner = SyncRunner(self, queues, handler, concurrency, grace, reregister, prefetch)
         try:
             self._runner.run()
         finally:

@@ -1,20 +1,26 @@
---[[ dequeue: move up to N tasks from the head of a queue into worker W's processes. Atomic.
+--[[ dequeue: finish some of worker W's processes on a queue (optional), then move up to N tasks
+  from the queue's head into W's processes. Atomic. A busy worker acks its last task and takes
+  the next in this one call: one round trip per task.
   KEYS[1]  P:{E}:q     the queue list (head = next)
   KEYS[2]  P:{E}:qn    delivery counts of the returned tasks at the head of q
   KEYS[3]  P:{E}:w     workers of the queue: W must be a member (fencing)
   KEYS[4]  P:{E}:p:W   W's processes on the queue: token -> task
   KEYS[5]  P:{E}:d     "W.token" -> delivery count, when above 1
-  ARGV[1]  W           ARGV[2] first token      ARGV[3] N, the most tasks to take
-  Returns: -1 if W is not a worker of the queue (never started, stopped, or reclaimed);
-           else a flat array {task, deliveries, task, deliveries, ...} whose i-th task has
-           token ARGV[2] + i - 1; empty when the queue is empty.
-  Retry-safe: if the first token is already W's (the same call, retried after its reply was
-  lost), the tasks it took are answered again and nothing more is taken.
+  ARGV[1]  W           ARGV[2] first new token      ARGV[3] N, the most tasks to take
+  ARGV[4..] tokens of W's processes to finish first (as finish.lua)
+  Returns: -1 if W is not a worker of the queue (never started, stopped, or reclaimed: its
+           processes are gone too); else {finished, task, deliveries, task, deliveries, ...}:
+           finished has 1 per token finished (0: not W's), the i-th task has token ARGV[2]+i-1.
+  Retry-safe: if the first new token is already W's (the same call, retried after its reply was
+  lost), the tasks it took are answered again (its finishes reported done) and nothing more is
+  taken.
 ]]
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return -1 end
 local token = tonumber(ARGV[2])
-local out = {}
+local finished = {}
+local out = {finished}
 if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then
+  for i = 4, #ARGV do finished[#finished + 1] = 1 end
   for i = 0, tonumber(ARGV[3]) - 1 do
     local tok = string.format('%d', token + i)
     local task = redis.call('HGET', KEYS[4], tok)
@@ -23,6 +29,11 @@ if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then
     out[#out + 1] = tonumber(redis.call('HGET', KEYS[5], ARGV[1] .. '.' .. tok) or 1)
   end
   return out
+end
+for i = 4, #ARGV do
+  local ok = redis.call('HDEL', KEYS[4], ARGV[i])
+  if ok == 1 then redis.call('HDEL', KEYS[5], ARGV[1] .. '.' .. ARGV[i]) end
+  finished[#finished + 1] = ok
 end
 for _ = 1, tonumber(ARGV[3]) do
   local task = redis.call('LPOP', KEYS[1])

@@ -9,7 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import redis.asyncio as aredis
 from pyee.asyncio import AsyncIOEventEmitter
@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError, RedisError
 from . import scripts
 from .calls import Call, Op, Step
 from .core import Core, Options, Process
-from .driver import RETRYABLE, DriverBase, RetryClock, doc, pick_clients
+from .driver import DONE_DOC, RETRYABLE, DriverBase, RetryClock, doc, pick_clients
 from .errors import WorqrError
 from .model import Overview
 from .owner import OWN_DOC, AsyncOwner
@@ -113,8 +113,18 @@ class AsyncWorqr(DriverBase):
         await self.close()
 
     # ---- the API: each method runs one core operation ------------------------------------
+    @overload
+    async def enqueue(
+        self, queue: str, task: str | list[str], *, unique: Literal[False] = False
+    ) -> int: ...
+    @overload
+    async def enqueue(self, queue: str, task: str, *, unique: Literal[True]) -> bool: ...
     @doc(Core.enqueue)
-    async def enqueue(self, queue: str, task: str | list[str]) -> int:
+    async def enqueue(
+        self, queue: str, task: str | list[str], *, unique: bool = False
+    ) -> int | bool:
+        if unique:
+            return await self._run(self._core.enqueue_unique(queue, task))  # type: ignore[arg-type]
         return await self._run(self._core.enqueue(queue, task))
 
     @doc(Core.get_tasks)
@@ -166,8 +176,8 @@ class AsyncWorqr(DriverBase):
         return await self._run(self._core.get_matching_processes(task, queue))
 
     @doc(Core.start_worker)
-    async def start_worker(self) -> str:
-        wid = await self._run(self._core.start_worker())
+    async def start_worker(self, permanent: bool = False) -> str:
+        wid = await self._run(self._core.start_worker(permanent))
         self._loop = asyncio.get_running_loop()
         if self._beating is None or self._beating.done():
             self._beating = asyncio.create_task(self._beat_loop(), name="worqr-heartbeat")
@@ -194,12 +204,12 @@ class AsyncWorqr(DriverBase):
         return await self._run(self._core.dequeue(queue, count, finish))
 
     @doc(Core.finish_processes)
-    async def finish_processes(self, process_ids: Sequence[str]) -> list[bool]:
-        return await self._run(self._core.finish_processes(process_ids))
+    async def finish_processes(self, process_ids: Sequence[str], result: Any = None) -> list[bool]:
+        return await self._run(self._core.finish_processes(process_ids, result))
 
     @doc(Core.finish_process)
-    async def finish_process(self, process_id: str) -> bool:
-        return await self._run(self._core.finish_process(process_id))
+    async def finish_process(self, process_id: str, result: Any = None) -> bool:
+        return await self._run(self._core.finish_process(process_id, result))
 
     @doc(Core.stop_process)
     async def stop_process(self, process_id: str) -> bool:
@@ -257,6 +267,11 @@ class AsyncWorqr(DriverBase):
             await self._subscribe(self._core.channel(queue))
         if queue in self._core.worker.queues:
             self._announce(await self._run(self._core.pending_work()))
+
+    @doc(DONE_DOC)
+    async def on_done(self, queue: str, handler: Callable[[dict[str, Any]], Any]) -> None:
+        if self._add_done_handler(queue, handler):
+            await self._subscribe(self._core.keys.queue(queue).done)
 
     def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:
         """Remove one handler of the queue, or all of them."""

@@ -37,7 +37,7 @@ class CoreBase:
     def _unwork(self, k: QueueKeys, wid: str, dead_after: int) -> Call:
         """W leaves the queue, its processes back at the front (unwork.lua); ``dead_after``
         deliveries send a task to the dead-letter list instead (0: a graceful leave, never)."""
-        keys = [k.q, k.qn, k.w, k.procs(wid), k.d, k.dead]
+        keys = [k.q, k.qn, k.w, k.procs(wid), k.d, k.dead, k.u]
         return script(S.UNWORK, keys, [wid, k.ev, dead_after])
 
     def _started(self) -> str:

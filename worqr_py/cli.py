@@ -215,7 +215,12 @@ def tables(o: Overview) -> Group:
     for col in ("worker", "heartbeat", "queues", "processes"):
         wt.add_column(col)
     for w in o.workers:
-        beat = f"{w.heartbeat_age:.1f}s ago / ttl {w.ttl:g}s" if w.alive else "DEAD (not reaped)"
+        if w.permanent:
+            beat = "permanent"
+        elif w.alive:
+            beat = f"{w.heartbeat_age:.1f}s ago / ttl {w.ttl:g}s"
+        else:
+            beat = "DEAD (not reaped)"
         held = ", ".join(p.task for p in w.processes[:5]) + (" ..." if len(w.processes) > 5 else "")
         wt.add_row(w.id, beat, ", ".join(w.queues), f"{len(w.processes)}: {held}")
     return Group(qt, wt)

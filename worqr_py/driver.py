@@ -7,6 +7,7 @@ listener run.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -28,6 +29,11 @@ log = logging.getLogger("worqr_py")
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_URL = "redis://localhost:6379/0"
 MESSAGE_TYPES = ("work", "cancel", "delete", "dead")
+DONE_DOC = """Call ``handler(info)`` for every process finished on the queue, with ``info`` the
+JSON of the ``done`` event as a dict: ``workerId``, ``task`` and ``result`` (None if none).
+Done events have a channel of their own, subscribed only once such a handler exists, so
+workers that never listen for them receive nothing."""
+
 RETRYABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
 NO_RETRY = Retry(NoBackoff(), 0)  # our own data clients: the drivers retry, with jitter
 
@@ -86,6 +92,7 @@ class DriverBase:
         self._handlers.add_listener("error", self._error)
         self._core = Core(options, self._notify)
         self._channels: dict[str, str] = {}  # channel -> queue, for every subscribed queue
+        self._done: dict[str, str] = {}  # done channel -> queue
 
     @property
     def worker_id(self) -> str | None:
@@ -144,6 +151,17 @@ class DriverBase:
         self._channels[channel] = queue
         return new
 
+    def _add_done_handler(self, queue: str, handler: Callable[[dict[str, Any]], Any]) -> bool:
+        """Register a done handler; True if the queue's done channel still needs subscribing."""
+        v.name(queue, "queue")
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
+        self._handlers.add_listener(f"d:{queue}", handler)
+        channel = self._core.keys.queue(queue).done
+        new = channel not in self._done
+        self._done[channel] = queue
+        return new
+
     def _remove_handler(self, queue: str, handler: Callable[[str, str], Any] | None) -> None:
         v.name(queue, "queue")
         if handler is None:
@@ -163,6 +181,12 @@ class DriverBase:
         channel = text(message.get("channel"))
         if message.get("type") == "subscribe":
             return channel
+        if message.get("type") == "message" and channel in self._done:
+            try:
+                self._handlers.emit(f"d:{self._done[channel]}", json.loads(text(message["data"])))
+            except Exception as exc:
+                self._error(exc)
+            return None
         queue = self._channels.get(channel)
         if message.get("type") == "message" and queue is not None:
             kind, _, body = text(message.get("data")).partition(":")

@@ -13,7 +13,10 @@ Per queue, all in the hash slot of ``{E}`` (so one script per queue is Cluster-s
     P:{E}:p:W      hash    worker W's processes on this queue: token -> task (Worqr's W1_Q1 set).
     P:{E}:d        hash    "W.token" -> delivery count, only for tasks delivered more than once.
     P:{E}:dead     list    dead letters (oldest first): tasks returned after max_deliveries.
+    P:{E}:u        hash    uniqueness locks: task -> "q" (queued), "r" (returned to the head;
+                           its qn entry ends in ":u") or "W.token" (in process).
     P:{E}:ev       channel pub/sub: "work:<n>", "cancel:<task>", "delete:", "dead:<task>".
+    P:{E}:done     channel pub/sub: {"workerId", "task", "result"} per finish (JSON).
 
 Worker registry, all in the hash slot of ``{P}``::
 
@@ -50,7 +53,9 @@ class QueueKeys:
     w: str
     d: str
     dead: str
+    u: str
     ev: str
+    done: str
     _base: str
 
     def procs(self, worker_id: str) -> str:
@@ -96,6 +101,8 @@ def _queue_keys(prefix: str, queue: str) -> QueueKeys:
         w=f"{base}:w",
         d=f"{base}:d",
         dead=f"{base}:dead",
+        u=f"{base}:u",
+        done=f"{base}:done",
         ev=f"{base}:ev",
         _base=base,
     )

@@ -76,6 +76,7 @@ class WorkerState:
     held: dict[str, Process] = field(default_factory=dict)
     next_token: int = 1
     cleaned: bool = False
+    permanent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +99,11 @@ class WorkerInfo:
     ttl: float | None
     queues: list[str]
     processes: list[Process]
+    permanent: bool = False
 
     @property
     def alive(self) -> bool:
-        return self.ttl is not None
+        return self.permanent or self.ttl is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,8 +37,8 @@ class ProcessOps(CoreBase):
         with self._lock:
             token = w.next_token
             w.next_token += count
-        keys = [k.q, k.qn, k.w, k.procs(wid), k.d]
-        reply = yield script(S.DEQUEUE, keys, [wid, token, count, *tokens])
+        keys = [k.q, k.qn, k.w, k.procs(wid), k.d, k.u]
+        reply = yield script(S.DEQUEUE, keys, [wid, token, count, k.done, *tokens])
         if reply == -1:
             self._finished(finish, [])
             if queue not in w.queues or w is not self.worker:
@@ -54,15 +55,21 @@ class ProcessOps(CoreBase):
             w.held[p.id] = p
         return procs
 
-    def finish_process(self, process_id: str) -> Op[bool]:
-        """Drop the process if it is still this live worker's (finish.lua, fenced)."""
-        return (yield from self.finish_processes([process_id]))[0]
+    def finish_process(self, process_id: str, result: Any = None) -> Op[bool]:
+        """Drop the process if it is still this live worker's (finish.lua, fenced, atomic),
+        releasing a unique task's lock, and PUBLISH ``done`` with ``result`` (any JSON value)
+        on the queue's done channel. False (and ``lost``) if it was no longer ours."""
+        return (yield from self.finish_processes([process_id], result))[0]
 
-    def finish_processes(self, process_ids: Sequence[str]) -> Op[list[bool]]:
+    def finish_processes(self, process_ids: Sequence[str], result: Any = None) -> Op[list[bool]]:
         """Finish many processes: one finish.lua per queue, all in one round trip. Each
         result says whether that process was still this live worker's (else: ``lost``)."""
         if isinstance(process_ids, str) or not isinstance(process_ids, Sequence):
             raise TypeError("process_ids must be a list of process ids")
+        try:
+            result_json = json.dumps(result, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"result must be JSON-serializable: {exc}") from None
         parts = [self._parse(pid) for pid in process_ids]
         wid = self._started()
         if not self._check():
@@ -75,7 +82,10 @@ class ProcessOps(CoreBase):
         calls = []
         for queue, idx in by_queue.items():
             k = self.keys.queue(queue)
-            calls.append(script(S.FINISH, [k.procs(wid), k.d], [wid, *[parts[i][2] for i in idx]]))
+            tokens = [parts[i][2] for i in idx]
+            calls.append(
+                script(S.FINISH, [k.procs(wid), k.d, k.u], [wid, k.done, result_json, *tokens])
+            )
         replies: list[Any] = (yield calls) if calls else []
         ok = [False] * len(process_ids)
         for idx, reply in zip(by_queue.values(), replies, strict=True):
@@ -96,7 +106,7 @@ class ProcessOps(CoreBase):
             w.held.pop(process_id, None)
             return False
         k = self.keys.queue(queue)
-        keys = [k.q, k.qn, k.procs(wid), k.d, k.dead]
+        keys = [k.q, k.qn, k.procs(wid), k.d, k.dead, k.u]
         reply = yield script(S.STOP, keys, [wid, k.ev, self.options.dead_after, token])
         proc = w.held.pop(process_id, None)
         outcome = int(reply[0]) if reply else 0

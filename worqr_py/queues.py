@@ -6,6 +6,7 @@ from . import scripts as S
 from . import validate as v
 from .base import CoreBase
 from .calls import Op, command, hash_reply, script, text, texts
+from .errors import WorqrError
 from .keys import process_id
 from .model import Process
 
@@ -14,7 +15,10 @@ class QueueOps(CoreBase):
     """enqueue, reads, cancel, delete, and the registry listings."""
 
     def enqueue(self, queue: str, task: str | list[str]) -> Op[int]:
-        """RPUSH the task(s) at the tail and PUBLISH work, atomically (enqueue.lua)."""
+        """RPUSH the task(s) at the tail and PUBLISH work, atomically (enqueue.lua); returns
+        the queue's new length. With ``unique=True`` (one task): queue it only if no equal
+        task is queued or in process on the queue, and return whether it was queued (a bool;
+        see enqueue_unique)."""
         k = self._queue(queue)
         tasks = v.tasks(task)
         if not tasks:
@@ -24,6 +28,25 @@ class QueueOps(CoreBase):
             command("SADD", self.keys.queues, queue),
         ]
         return int(replies[0])
+
+    def enqueue_unique(self, queue: str, task: str) -> Op[bool]:
+        """Queue ``task`` only if no equal task is queued or in process on the queue, and
+        hold the queue's uniqueness lock for it until its copy leaves the system (finished,
+        cancelled, deleted with the queue, or dead-lettered). One enqueue_unique.lua call,
+        atomic: of racing producers exactly one queues it. Returns whether it was queued."""
+        k = self._queue(queue)
+        if not isinstance(task, str):
+            raise TypeError(f"task must be a str with unique=True, not {type(task).__name__}")
+        v.task(task)
+        for _ in range(100):
+            workers = sorted(texts((yield command("SMEMBERS", k.w))))
+            keys = [k.q, k.w, k.u, *[k.procs(w) for w in workers]]
+            reply = int((yield script(S.ENQUEUE_UNIQUE, keys, [k.ev, task, *workers])))
+            if reply != -1:
+                if reply > 0:
+                    yield command("SADD", self.keys.queues, queue)
+                return reply > 0
+        raise WorqrError(f"the workers of {queue!r} kept changing: unique enqueue gave up")
 
     def get_tasks(self, queue: str) -> Op[list[str]]:
         """The queued tasks in delivery order, next first (one LRANGE: a consistent read)."""
@@ -43,13 +66,13 @@ class QueueOps(CoreBase):
         workers, atomically (cancel.lua). In-process copies are the workers' to stop.
         Returns how many queued copies were removed."""
         k = self._queue(queue)
-        return int((yield script(S.CANCEL, [k.q, k.qn], [v.task(task), k.ev])))
+        return int((yield script(S.CANCEL, [k.q, k.qn, k.u], [v.task(task), k.ev])))
 
     def delete_queue(self, queue: str) -> Op[None]:
         """Drop the queued tasks and PUBLISH ``delete``, atomically (delete.lua), and unlist
         the queue from ``get_queues``. Processes in flight are left to their workers."""
         k = self._queue(queue)
-        yield [command("SREM", self.keys.queues, queue), script(S.DELETE, [k.q, k.qn], [k.ev])]
+        yield [command("SREM", self.keys.queues, queue), script(S.DELETE, [k.q, k.qn, k.u], [k.ev])]
 
     def get_dead_tasks(self, queue: str) -> Op[list[str]]:
         """The queue's dead letters, oldest first (one LRANGE): tasks that were returned by a

@@ -7,6 +7,7 @@ with SCRIPT LOAD and retry once.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib.resources import files
 
@@ -20,12 +21,24 @@ class Script:
     sha: str
 
 
+def _read(path: str) -> str:
+    return files("worqr_py").joinpath("lua").joinpath(path).read_text(encoding="utf-8")
+
+
 def _load(name: str) -> Script:
-    source = files("worqr_py").joinpath("lua").joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    """A script, with each ``-- @include NAME`` line replaced by ``lua/include/NAME.lua``
+    (helpers several scripts share; Redis scripts cannot call each other)."""
+    source = re.sub(
+        r"^-- @include (\w+)$",
+        lambda m: _read(f"include/{m.group(1)}.lua"),
+        _read(f"{name}.lua"),
+        flags=re.M,
+    )
     return Script(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
 ENQUEUE = _load("enqueue")
+ENQUEUE_UNIQUE = _load("enqueue_unique")
 DEQUEUE = _load("dequeue")
 FINISH = _load("finish")
 STOP = _load("stop")
@@ -53,4 +66,5 @@ ALL: tuple[Script, ...] = (
     FORGET,
     REQUEUE_DEAD,
     PURGE_DEAD,
+    ENQUEUE_UNIQUE,
 )

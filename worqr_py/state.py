@@ -39,10 +39,11 @@ class StateOps(QueueOps):
         workers = []
         for i, wid in enumerate(wids):
             ttl_ms, pttl = r[2 * n + 3 * i], int(r[2 * n + 3 * i + 1])
+            permanent = ttl_ms is not None and pttl == -1
             ttl = int(texts([ttl_ms])[0]) / 1000 if ttl_ms is not None and pttl >= 0 else None
             age = None if ttl is None else max(0.0, ttl - pttl / 1000)
             mine = [p for p in procs if split_process_id(p.id)[1:2] == (wid,)]  # type: ignore[index]
-            workers.append(WorkerInfo(wid, age, ttl, worked[wid], mine))
+            workers.append(WorkerInfo(wid, age, ttl, worked[wid], mine, permanent))
         return Overview(queues, workers)
 
     def snapshot(self, queues: list[str] | None = None) -> Op[Snapshot]:

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import redis as redis_lib
 from pyee.base import EventEmitter
@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError, RedisError
 from . import scripts
 from .calls import Call, Op, Step
 from .core import Core, Options, Process
-from .driver import RETRYABLE, DriverBase, RetryClock, doc, log, pick_clients
+from .driver import DONE_DOC, RETRYABLE, DriverBase, RetryClock, doc, log, pick_clients
 from .errors import WorqrError
 from .model import Overview
 from .owner import OWN_DOC, SyncOwner
@@ -132,8 +132,16 @@ class Worqr(DriverBase):
         self.close()
 
     # ---- the API: each method runs one core operation ------------------------------------
+    @overload
+    def enqueue(
+        self, queue: str, task: str | list[str], *, unique: Literal[False] = False
+    ) -> int: ...
+    @overload
+    def enqueue(self, queue: str, task: str, *, unique: Literal[True]) -> bool: ...
     @doc(Core.enqueue)
-    def enqueue(self, queue: str, task: str | list[str]) -> int:
+    def enqueue(self, queue: str, task: str | list[str], *, unique: bool = False) -> int | bool:
+        if unique:
+            return self._run(self._core.enqueue_unique(queue, task))  # type: ignore[arg-type]
         return self._run(self._core.enqueue(queue, task))
 
     @doc(Core.get_tasks)
@@ -185,8 +193,8 @@ class Worqr(DriverBase):
         return self._run(self._core.get_matching_processes(task, queue))
 
     @doc(Core.start_worker)
-    def start_worker(self) -> str:
-        wid = self._run(self._core.start_worker())
+    def start_worker(self, permanent: bool = False) -> str:
+        wid = self._run(self._core.start_worker(permanent))
         if self._beating is None or not self._beating.is_alive():
             self._beating = self._thread(self._beat_loop, "worqr-heartbeat")
         return wid
@@ -210,12 +218,12 @@ class Worqr(DriverBase):
         return self._run(self._core.dequeue(queue, count, finish))
 
     @doc(Core.finish_processes)
-    def finish_processes(self, process_ids: Sequence[str]) -> list[bool]:
-        return self._run(self._core.finish_processes(process_ids))
+    def finish_processes(self, process_ids: Sequence[str], result: Any = None) -> list[bool]:
+        return self._run(self._core.finish_processes(process_ids, result))
 
     @doc(Core.finish_process)
-    def finish_process(self, process_id: str) -> bool:
-        return self._run(self._core.finish_process(process_id))
+    def finish_process(self, process_id: str, result: Any = None) -> bool:
+        return self._run(self._core.finish_process(process_id, result))
 
     @doc(Core.stop_process)
     def stop_process(self, process_id: str) -> bool:
@@ -275,6 +283,11 @@ class Worqr(DriverBase):
             self._subscribe(self._core.channel(queue))
         if queue in self._core.worker.queues:
             self._announce(self._run(self._core.pending_work()))
+
+    @doc(DONE_DOC)
+    def on_done(self, queue: str, handler: Callable[[dict[str, Any]], Any]) -> None:
+        if self._add_done_handler(queue, handler):
+            self._subscribe(self._core.keys.queue(queue).done)
 
     def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:
         """Remove one handler of the queue, or all of them."""

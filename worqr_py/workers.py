@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from typing import Any
@@ -16,25 +17,27 @@ from .model import FAIL_CALLED, WorkerState
 class WorkerOps(CoreBase):
     """start_worker, start_work, stop_work, fail_worker, and the heartbeat/supervision steps."""
 
-    def start_worker(self) -> Op[str]:
-        """Register a new worker id (register.lua) unless this one is alive. Returns the id."""
+    def start_worker(self, permanent: bool = False) -> Op[str]:
+        """Register a new worker id (register.lua, atomic) unless this one is alive; returns
+        the id. A ``permanent`` worker's heartbeat never expires, so peers never reclaim it:
+        only an explicit ``fail_worker`` returns its processes."""
+        if not isinstance(permanent, bool):
+            raise TypeError(f"permanent must be a bool, not {type(permanent).__name__}")
         w = self.worker
         if w.id is not None and w.failed is None:
             return w.id
         wid = uuid.uuid4().hex
         sent = time.monotonic()
+        ttl = 0 if permanent else self.options.ttl_ms
         _, info = yield [
-            script(
-                S.REGISTER,
-                [self.keys.workers, self.keys.heartbeat(wid)],
-                [wid, self.options.ttl_ms],
-            ),
+            script(S.REGISTER, [self.keys.workers, self.keys.heartbeat(wid)], [wid, ttl]),
             command("INFO", "server"),
         ]
         self.run_id = _run_id(info)
-        self.worker = WorkerState(
-            id=wid, deadline=sent + self.options.heartbeat_ttl - self.options.margin
+        deadline = (
+            math.inf if permanent else sent + self.options.heartbeat_ttl - self.options.margin
         )
+        self.worker = WorkerState(id=wid, deadline=deadline, permanent=permanent)
         return wid
 
     def start_work(self, queue: str) -> Op[None]:
@@ -102,9 +105,14 @@ class WorkerOps(CoreBase):
         sent = time.monotonic()
         turn_ms = max(1, round(self.options.heartbeat_interval * 900))
         ttl = self.options.ttl_ms
+        take_turn = command("SET", self.keys.supervisor, wid, "NX", "PX", turn_ms)
+        if w.permanent:  # nothing to refresh; it still takes its turns supervising peers
+            if (yield take_turn):
+                yield from self.supervise()
+            return
         alive, turn = yield [
             command("SET", self.keys.heartbeat(wid), ttl, "XX", "PX", ttl),
-            command("SET", self.keys.supervisor, wid, "NX", "PX", turn_ms),
+            take_turn,
         ]
         if w is not self.worker or w.failed is not None:
             return

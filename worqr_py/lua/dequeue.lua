@@ -6,8 +6,9 @@
   KEYS[3]  P:{E}:w     workers of the queue: W must be a member (fencing)
   KEYS[4]  P:{E}:p:W   W's processes on the queue: token -> task
   KEYS[5]  P:{E}:d     "W.token" -> delivery count, when above 1
+  KEYS[6]  P:{E}:u     uniqueness locks
   ARGV[1]  W           ARGV[2] first new token      ARGV[3] N, the most tasks to take
-  ARGV[4..] tokens of W's processes to finish first (as finish.lua)
+  ARGV[4]  the queue's done channel   ARGV[5..] tokens of W's processes to finish first
   Returns: -1 if W is not a worker of the queue (never started, stopped, or reclaimed: its
            processes are gone too); else {finished, task, deliveries, task, deliveries, ...}:
            finished has 1 per token finished (0: not W's), the i-th task has token ARGV[2]+i-1.
@@ -15,12 +16,13 @@
   lost), the tasks it took are answered again (its finishes reported done) and nothing more is
   taken.
 ]]
+-- @include process
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return -1 end
 local token = tonumber(ARGV[2])
 local finished = {}
 local out = {finished}
 if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then
-  for i = 4, #ARGV do finished[#finished + 1] = 1 end
+  for _ = 5, #ARGV do finished[#finished + 1] = 1 end
   for i = 0, tonumber(ARGV[3]) - 1 do
     local tok = string.format('%d', token + i)
     local task = redis.call('HGET', KEYS[4], tok)
@@ -30,25 +32,15 @@ if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then
   end
   return out
 end
-for i = 4, #ARGV do
-  local ok = redis.call('HDEL', KEYS[4], ARGV[i])
-  if ok == 1 then redis.call('HDEL', KEYS[5], ARGV[1] .. '.' .. ARGV[i]) end
-  finished[#finished + 1] = ok
+for i = 5, #ARGV do
+  finished[#finished + 1] = finish_one(KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[i], ARGV[4], 'null')
 end
-for _ = 1, tonumber(ARGV[3]) do
-  local task = redis.call('LPOP', KEYS[1])
+local has_unique = redis.call('EXISTS', KEYS[6]) == 1
+for i = 0, tonumber(ARGV[3]) - 1 do
+  local task, n = take_one(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[1],
+    string.format('%d', token + i), has_unique)
   if not task then break end
-  local tok = string.format('%d', token)
-  local n = redis.call('LPOP', KEYS[2])
-  if n then
-    n = tonumber(n) + 1
-    redis.call('HSET', KEYS[5], ARGV[1] .. '.' .. tok, n)
-  else
-    n = 1
-  end
-  redis.call('HSET', KEYS[4], tok, task)
   out[#out + 1] = task
   out[#out + 1] = n
-  token = token + 1
 end
 return out

@@ -138,6 +138,25 @@ def test_finish_publishes_done_with_the_result_to_done_listeners_only(
         w.finish_process(pa.id, result=object())
 
 
+def test_without_a_done_listener_finishing_publishes_nothing(make: Any, r: Any) -> None:
+    w = worker(make, "q")
+    w.enqueue("q", ["a", "b"])
+
+    def publishes() -> int:
+        return int(r.info("commandstats").get("cmdstat_publish", {}).get("calls", 0))
+
+    pa = w.dequeue("q")
+    before = publishes()
+    assert w.finish_process(pa.id, result="x")
+    assert w.dequeue_many("q", 1, finish=[])  # b, no finish to publish
+    assert publishes() == before  # no PUBLISH at all: nobody listens for done
+    listener = make()
+    done: list[dict[str, Any]] = []
+    listener.on_done("q", done.append)
+    assert w.finish_processes([p.id for p in w.processes]) == [True]
+    wait_for(lambda: [d["task"] for d in done] == ["b"], what="done once someone listens")
+
+
 def test_a_permanent_worker_is_never_reclaimed_only_failed(
     make: Any, server: Any, r: Any, prefix: str
 ) -> None:
@@ -187,6 +206,7 @@ def test_done_messages_are_json(make: Any, r: Any, prefix: str) -> None:
     w = worker(make, "q")
     ps = r.pubsub()
     ps.subscribe(Keys(prefix).queue("q").done)
+    r.set(Keys(prefix).queue("q").dl, "1", px=10_000)  # what on_done does for its listener
     wait_for(lambda: ps.get_message(timeout=0.1), what="the subscription")
     w.enqueue("q", 'quote " and \\ backslash')
     w.finish_process(w.dequeue("q").id, result="ok")

@@ -272,6 +272,7 @@ class AsyncWorqr(DriverBase):
     async def on_done(self, queue: str, handler: Callable[[dict[str, Any]], Any]) -> None:
         if self._add_done_handler(queue, handler):
             await self._subscribe(self._core.keys.queue(queue).done)
+            await self._run(self._core.listen_done([queue]))
 
     def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:
         """Remove one handler of the queue, or all of them."""
@@ -408,6 +409,8 @@ class AsyncWorqr(DriverBase):
                     ps.reconnected = False
                     next_poll = time.monotonic() + poll
                     self._announce(await self._guard(self._core.pending_work()) or [])
+                    if self._done:
+                        await self._guard(self._core.listen_done(sorted(set(self._done.values()))))
         finally:
             await ps.aclose()  # type: ignore[no-untyped-call]
 

@@ -16,7 +16,10 @@ Per queue, all in the hash slot of ``{E}`` (so one script per queue is Cluster-s
     P:{E}:u        hash    uniqueness locks: task -> "q" (queued), "r" (returned to the head;
                            its qn entry ends in ":u") or "W.token" (in process).
     P:{E}:ev       channel pub/sub: "work:<n>", "cancel:<task>", "delete:", "dead:<task>".
-    P:{E}:done     channel pub/sub: {"workerId", "task", "result"} per finish (JSON).
+    P:{E}:done     channel pub/sub: {"workerId", "task", "result"} per finish (JSON), sent only
+                           while P:{E}:dl exists.
+    P:{E}:dl       string  "done listeners present": set (PX) by every done listener and
+                           refreshed on its poll, so finishing costs no PUBLISH when none listen.
 
 Worker registry, all in the hash slot of ``{P}``::
 
@@ -56,6 +59,7 @@ class QueueKeys:
     u: str
     ev: str
     done: str
+    dl: str
     _base: str
 
     def procs(self, worker_id: str) -> str:
@@ -103,6 +107,7 @@ def _queue_keys(prefix: str, queue: str) -> QueueKeys:
         dead=f"{base}:dead",
         u=f"{base}:u",
         done=f"{base}:done",
+        dl=f"{base}:dl",
         ev=f"{base}:ev",
         _base=base,
     )

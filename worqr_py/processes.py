@@ -37,7 +37,7 @@ class ProcessOps(CoreBase):
         with self._lock:
             token = w.next_token
             w.next_token += count
-        keys = [k.q, k.qn, k.w, k.procs(wid), k.d, k.u]
+        keys = [k.q, k.qn, k.w, k.procs(wid), k.d, k.u, k.dl]
         reply = yield script(S.DEQUEUE, keys, [wid, token, count, k.done, *tokens])
         if reply == -1:
             self._finished(finish, [])
@@ -83,9 +83,8 @@ class ProcessOps(CoreBase):
         for queue, idx in by_queue.items():
             k = self.keys.queue(queue)
             tokens = [parts[i][2] for i in idx]
-            calls.append(
-                script(S.FINISH, [k.procs(wid), k.d, k.u], [wid, k.done, result_json, *tokens])
-            )
+            keys = [k.procs(wid), k.d, k.u, k.dl]
+            calls.append(script(S.FINISH, keys, [wid, k.done, result_json, *tokens]))
         replies: list[Any] = (yield calls) if calls else []
         ok = [False] * len(process_ids)
         for idx, reply in zip(by_queue.values(), replies, strict=True):

@@ -48,6 +48,14 @@ class QueueOps(CoreBase):
                 return reply > 0
         raise WorqrError(f"the workers of {queue!r} kept changing: unique enqueue gave up")
 
+    def listen_done(self, queues: list[str]) -> Op[None]:
+        """Say that a done listener exists on these queues (SET P:{E}:dl PX, one pipeline):
+        finishers publish ``done`` only while it does. A listener refreshes it every
+        ``poll_interval`` and after reconnecting; it lapses after 3 polls (at least 15 s)."""
+        ttl = max(15_000, round(self.options.poll_interval * 3000))
+        if queues:
+            yield [command("SET", self._queue(q).dl, "1", "PX", ttl) for q in queues]
+
     def get_tasks(self, queue: str) -> Op[list[str]]:
         """The queued tasks in delivery order, next first (one LRANGE: a consistent read)."""
         return texts((yield command("LRANGE", self._queue(queue).q, 0, -1)))

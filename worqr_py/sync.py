@@ -288,6 +288,7 @@ class Worqr(DriverBase):
     def on_done(self, queue: str, handler: Callable[[dict[str, Any]], Any]) -> None:
         if self._add_done_handler(queue, handler):
             self._subscribe(self._core.keys.queue(queue).done)
+            self._run(self._core.listen_done([queue]))
 
     def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:
         """Remove one handler of the queue, or all of them."""
@@ -408,5 +409,7 @@ class Worqr(DriverBase):
                     ps.reconnected = False
                     next_poll = time.monotonic() + poll
                     self._announce(self._guard(self._core.pending_work()) or [])
+                    if self._done:
+                        self._guard(self._core.listen_done(sorted(set(self._done.values()))))
         finally:
             ps.close()

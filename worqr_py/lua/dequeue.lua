@@ -6,7 +6,7 @@
   KEYS[3]  P:{E}:w     workers of the queue: W must be a member (fencing)
   KEYS[4]  P:{E}:p:W   W's processes on the queue: token -> task
   KEYS[5]  P:{E}:d     "W.token" -> delivery count, when above 1
-  KEYS[6]  P:{E}:u     uniqueness locks
+  KEYS[6]  P:{E}:u     uniqueness locks       KEYS[7] P:{E}:dl  done listeners present
   ARGV[1]  W           ARGV[2] first new token      ARGV[3] N, the most tasks to take
   ARGV[4]  the queue's done channel   ARGV[5..] tokens of W's processes to finish first
   Returns: -1 if W is not a worker of the queue (never started, stopped, or reclaimed: its
@@ -32,10 +32,14 @@ if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then
   end
   return out
 end
-for i = 5, #ARGV do
-  finished[#finished + 1] = finish_one(KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[i], ARGV[4], 'null')
-end
 local has_unique = redis.call('EXISTS', KEYS[6]) == 1
+if #ARGV >= 5 then
+  local done = done_channel(KEYS[7], ARGV[4])
+  for i = 5, #ARGV do
+    finished[#finished + 1] = finish_one(KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[i], done,
+      'null', has_unique)
+  end
+end
 for i = 0, tonumber(ARGV[3]) - 1 do
   local task, n = take_one(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[1],
     string.format('%d', token + i), has_unique)

@@ -23,17 +23,31 @@ local function take_one(q, qn, p, d, u, w, tok, has_unique)
 end
 
 -- Finish W's process tok: drop it, release its uniqueness lock if it holds it, and PUBLISH
--- done (JSON) on the done channel. Returns 1, or 0 if the process is not W's.
-local function finish_one(p, d, u, w, tok, done, result)
-  local task = redis.call('HGET', p, tok)
-  if not task then return 0 end
-  redis.call('HDEL', p, tok)
+-- done (JSON) on the done channel when it is not '' (someone listens). Returns 1, or 0 if
+-- the process is not W's. With no listener and no unique task it is just two HDELs.
+local function finish_one(p, d, u, w, tok, done, result, has_unique)
+  local task
+  if done ~= '' or has_unique then
+    task = redis.call('HGET', p, tok)
+    if not task then return 0 end
+    redis.call('HDEL', p, tok)
+  elseif redis.call('HDEL', p, tok) == 0 then
+    return 0
+  end
   local f = w .. '.' .. tok
   redis.call('HDEL', d, f)
-  if redis.call('HGET', u, task) == f then redis.call('HDEL', u, task) end
-  redis.call('PUBLISH', done, '{"workerId":' .. cjson.encode(w) .. ',"task":' ..
-    cjson.encode(task) .. ',"result":' .. result .. '}')
+  if has_unique and redis.call('HGET', u, task) == f then redis.call('HDEL', u, task) end
+  if done ~= '' then
+    redis.call('PUBLISH', done, '{"workerId":' .. cjson.encode(w) .. ',"task":' ..
+      cjson.encode(task) .. ',"result":' .. result .. '}')
+  end
   return 1
+end
+
+-- The done channel to publish on: ARGV's, while some done listener has said it listens.
+local function done_channel(listeners, channel)
+  if redis.call('EXISTS', listeners) == 1 then return channel end
+  return ''
 end
 
 -- Give W's process (token tok, task) back: to the FRONT with its delivery count (a unique

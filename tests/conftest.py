@@ -23,6 +23,15 @@ FAST = {"heartbeat_interval": 0.1, "heartbeat_ttl": 0.4, "poll_interval": 0.5}
 _prefixes = itertools.count()
 
 
+def worker(make: Callable[..., Any], *queues: str, **options: Any) -> Any:
+    """A client from ``make`` (fast heartbeats) with a started worker working ``queues``."""
+    w = make(**{**FAST, **options})
+    w.start_worker()
+    for q in queues:
+        w.start_work(q)
+    return w
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[RedisServer]:
     s = RedisServer()

@@ -16,16 +16,8 @@ import pytest
 from worqr_py import Worqr
 from worqr_py.keys import Keys
 
-from .conftest import FAST
+from .conftest import FAST, worker
 from .support import wait_for
-
-
-def worker(make: Any, *queues: str, **options: Any) -> Any:
-    w = make(**{**FAST, **options})
-    w.start_worker()
-    for q in queues:
-        w.start_work(q)
-    return w
 
 
 def test_unique_enqueue_returns_whether_it_was_queued(make: Any) -> None:

@@ -7,15 +7,7 @@ from typing import Any
 from worqr_py import Process
 from worqr_py.keys import Keys
 
-from .conftest import FAST
-
-
-def worker(make: Any, *queues: str, **options: Any) -> Any:
-    w = make(**{**FAST, **options})
-    w.start_worker()
-    for q in queues:
-        w.start_work(q)
-    return w
+from .conftest import FAST, worker
 
 
 def test_dequeue_moves_the_head_into_this_workers_process_set(

@@ -12,16 +12,8 @@ import redis
 from worqr_py import scripts
 from worqr_py.keys import Keys
 
-from .conftest import FAST
+from .conftest import worker
 from .support import wait_for
-
-
-def worker(make: Any, *queues: str, **options: Any) -> Any:
-    w = make(**{**FAST, **options})
-    w.start_worker()
-    for q in queues:
-        w.start_work(q)
-    return w
 
 
 def test_stop_process_dead_letters_after_max_deliveries(make: Any) -> None:

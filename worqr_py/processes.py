@@ -10,7 +10,7 @@ from . import scripts as S
 from . import validate as v
 from .base import CoreBase
 from .calls import Op, command, script, texts
-from .errors import NotWorking
+from .errors import NotWorking, WorkerFailed
 from .keys import process_id, split_process_id
 from .model import Process
 
@@ -46,6 +46,11 @@ class ProcessOps(CoreBase):
             raise self._fail("removed from the queue by a peer")
         flags = iter(reply[0])
         self._finished(finish, [t is not None and int(next(flags)) == 1 for t in done])
+        if w is not self.worker or not self._check():
+            # The reply came after this worker failed (a call retried across an outage): what
+            # it took is not ours to run. It sits in our record, which our cleanup or a peer's
+            # reap returns to the front.
+            raise WorkerFailed(f"worker {wid} failed while its dequeue was in flight")
         items = texts(reply[1::2])
         procs = [
             Process(process_id(queue, wid, token + i), queue, t, int(n))

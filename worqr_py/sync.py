@@ -4,59 +4,24 @@ heartbeats/supervision and the pub/sub listener each run in a daemon thread.
 
 from __future__ import annotations
 
-import queue as stdqueue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, overload
 
 import redis as redis_lib
-from pyee.base import EventEmitter
-from redis.client import PubSub
-from redis.exceptions import NoScriptError, RedisError
 
 from . import scripts
-from .calls import Call, Op, Step
 from .core import Core, Options, Process
-from .driver import DONE_DOC, RETRYABLE, DriverBase, RetryClock, doc, log, pick_clients
-from .errors import WorqrError
+from .driver import DONE_DOC, doc, pick_clients
 from .model import Overview
 from .owner import OWN_DOC, SyncOwner
 from .runtime import RUN_DOC, SHUTDOWN_DOC, SyncRunner
 from .state import Snapshot
-
-T = TypeVar("T")
-
-
-class _PubSub(PubSub):
-    """A PubSub that remembers it reconnected (it has then resubscribed by itself)."""
-
-    reconnected = False
-
-    def on_connect(self, connection: Any) -> None:
-        super().on_connect(connection)
-        self.reconnected = True
+from .threads import Emitter, ThreadedDriver
 
 
-class _Emitter(EventEmitter):
-    """A pyee EventEmitter on which a raising handler does not stop the others: its
-    exception goes to ``on_error`` (as AsyncIOEventEmitter sends it to ``error``)."""
-
-    def __init__(self, on_error: Callable[[Exception], None]) -> None:
-        super().__init__()
-        self._on_error = on_error
-
-    def _emit_run(
-        self, f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None:
-        try:
-            f(*args, **kwargs)
-        except Exception as exc:
-            self._on_error(exc)
-
-
-class Worqr(DriverBase):
+class Worqr(ThreadedDriver):
     """A reliable Redis work queue client (synchronous, thread-safe).
 
     ``Worqr(url)`` opens its own connections; ``Worqr(redis=r, subscriber=s)`` uses yours
@@ -87,16 +52,9 @@ class Worqr(DriverBase):
         self._redis, self._sub, self._owned = pick_clients(
             url, redis, subscriber, redis_lib.Redis.from_url
         )
-        super().__init__(options, _Emitter(self._handler_raised), _Emitter(self._error))
-        self._closing = threading.Event()
-        self._beating: threading.Thread | None = None
-        self._listener: threading.Thread | None = None
-        self._requests: stdqueue.SimpleQueue[tuple[str, threading.Event]] = stdqueue.SimpleQueue()
+        super().__init__(options, Emitter(self._handler_raised), Emitter(self._error))
+        self._init_threads()
         self._runner: SyncRunner | None = None
-
-    @staticmethod
-    def _handler_raised(exc: Exception) -> None:
-        log.error("a worqr_py event handler raised", exc_info=exc)
 
     # ---- lifecycle --------------------------------------------------------------------
     def init(self) -> Worqr:
@@ -293,123 +251,3 @@ class Worqr(DriverBase):
     def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:
         """Remove one handler of the queue, or all of them."""
         self._remove_handler(queue, handler)
-
-    def _closed(self) -> bool:
-        return self._closing.is_set()
-
-    # ---- execution ----------------------------------------------------------------------
-    def _run(self, op: Op[T], retry: bool = True) -> T:
-        try:
-            step = next(op)
-            while True:
-                step = op.send(self._retrying(step, retry))
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-
-    def _retrying(self, step: Step, retry: bool) -> Any:
-        """Run a step; while Redis is unreachable, again after a jittered backoff, for up to
-        ``retry_timeout`` (every step is safe to replay: see the README)."""
-        clock = None
-        while True:
-            try:
-                return self._exec(step)
-            except RETRYABLE:
-                clock = clock or RetryClock(self._core.options.retry_timeout if retry else 0)
-                delay = clock.delay()
-                if delay is None or self._closing.wait(delay):
-                    raise
-
-    def _exec(self, step: Step) -> Any:
-        if isinstance(step, Call):
-            return self._call(step)
-        pipe = self._redis.pipeline(transaction=False)
-        for c in step:
-            pipe.execute_command(*(("EVALSHA", *self._script_args(c)) if c.script else c.args))
-        replies = pipe.execute(raise_on_error=False)
-        replies = [
-            self._call(c) if self._is_noscript(r) else r for c, r in zip(step, replies, strict=True)
-        ]
-        for r in replies:
-            if isinstance(r, Exception):
-                raise r
-        return replies
-
-    def _call(self, c: Call) -> Any:
-        if c.script is None:
-            return self._redis.execute_command(*c.args)
-        try:
-            return self._redis.evalsha(*self._script_args(c))
-        except NoScriptError:
-            self._redis.script_load(c.script.source)
-            return self._redis.evalsha(*self._script_args(c))
-
-    # ---- background threads ---------------------------------------------------------------
-    def _thread(self, target: Callable[[], None], name: str) -> threading.Thread:
-        t = threading.Thread(target=target, name=name, daemon=True)
-        t.start()
-        return t
-
-    def _schedule_cleanup(self) -> None:
-        self._thread(lambda: self._guard(self._core.cleanup()), "worqr-cleanup")
-
-    def _guard(self, op: Op[Any], retry: bool = True) -> Any:
-        try:
-            return self._run(op, retry)
-        except Exception as exc:
-            self._error(exc)
-            return None
-
-    def _beat_loop(self) -> None:
-        interval = self._core.options.heartbeat_interval
-        due = time.monotonic()
-        while not self._closing.is_set():
-            due = max(due + interval, time.monotonic())
-            if self._closing.wait(due - time.monotonic()):
-                return
-            w = self._core.worker
-            if w.id is None or w.failed is not None:
-                return
-            self._guard(self._core.beat(), retry=False)  # the next beat is the retry
-
-    def _subscribe(self, channel: str) -> None:
-        done = threading.Event()
-        self._requests.put((channel, done))
-        if self._listener is None:
-            self._listener = self._thread(self._listen, "worqr-listener")
-        wait = max(10.0, self._core.options.retry_timeout)
-        if threading.current_thread() is not self._listener and not done.wait(wait):
-            raise WorqrError(f"could not subscribe to {channel!r} within {wait:g} s")
-
-    def _listen(self) -> None:
-        ps = _PubSub(self._sub.connection_pool)
-        waiting: dict[str, list[threading.Event]] = {}
-        pending: list[str] = []  # channels to subscribe (again, after a failure)
-        poll = self._core.options.poll_interval
-        next_poll = time.monotonic() + poll
-        try:
-            while not self._closing.is_set():
-                while not self._requests.empty():
-                    channel, done = self._requests.get()
-                    waiting.setdefault(channel, []).append(done)
-                    pending.append(channel)
-                try:
-                    if pending:
-                        ps.subscribe(*pending)
-                        pending = []
-                    message = ps.get_message(timeout=0.05)
-                except (RedisError, OSError) as exc:  # Redis away: say so, pause, go on
-                    self._error(exc)
-                    self._closing.wait(self._pause())
-                    continue
-                if message is not None:
-                    for done in waiting.pop(self._on_message(message) or "", []):
-                        done.set()
-                if ps.reconnected or time.monotonic() >= next_poll:
-                    ps.reconnected = False
-                    next_poll = time.monotonic() + poll
-                    self._announce(self._guard(self._core.pending_work()) or [])
-                    if self._done:
-                        self._guard(self._core.listen_done(sorted(set(self._done.values()))))
-        finally:
-            ps.close()

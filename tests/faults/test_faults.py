@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -303,7 +304,10 @@ def test_10_redis_sigkilled_and_restarted_with_aof_always(
             feeder.join(60)
             done = fleet.wait_done(acked, timeout=60)
         assert set(acked) <= set(done)  # every acknowledged enqueue survived and ran
-        assert max(done.values()) <= 2  # in-flight tasks came back once
+        runs = Counter(e[2] for e in fleet.events() if e[0] == "start")
+        assert max(runs.values()) <= 2  # an in-flight task came back once, not more
+        # (two runs can also come from two copies: an enqueue whose reply the crash lost is
+        # replayed, as docs/guarantees.md says)
         assert len(fleet.alive()) == 3  # the workers recovered by themselves
     finally:
         fleet.stop()

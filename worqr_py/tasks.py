@@ -1,0 +1,182 @@
+"""The machinery of the asyncio driver: running the core's steps on redis.asyncio (with
+retries and NOSCRIPT reloads), and the heartbeat and pub/sub listener tasks. ``AsyncWorqr``
+(aio.py) adds the public API on top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from redis.asyncio.client import PubSub
+from redis.exceptions import NoScriptError, RedisError
+
+from .calls import Call, Op, Step
+from .driver import RETRYABLE, DriverBase, RetryClock
+from .errors import WorqrError
+
+T = TypeVar("T")
+
+
+class _PubSub(PubSub):
+    """A PubSub that remembers it reconnected (it has then resubscribed by itself)."""
+
+    reconnected = False
+
+    async def on_connect(self, connection: Any) -> None:
+        await super().on_connect(connection)
+        self.reconnected = True
+
+
+class AsyncioDriver(DriverBase):
+    """Executes operations and runs the background tasks of an asyncio client."""
+
+    _redis: Any
+    _sub: Any
+    _closing: bool
+
+    def _init_tasks(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._beating: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._requests: asyncio.Queue[tuple[str, asyncio.Event]] = asyncio.Queue()
+
+    def _closed(self) -> bool:
+        return self._closing
+
+    # ---- execution ----------------------------------------------------------------------
+    async def _run(self, op: Op[T], retry: bool = True) -> T:
+        try:
+            step = next(op)
+            while True:
+                step = op.send(await self._retrying(step, retry))
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    async def _retrying(self, step: Step, retry: bool) -> Any:
+        """Run a step; while Redis is unreachable, again after a jittered backoff, for up to
+        ``retry_timeout`` (every step is safe to replay: see the README)."""
+        clock = None
+        while True:
+            try:
+                return await self._exec(step)
+            except RETRYABLE:
+                clock = clock or RetryClock(self._core.options.retry_timeout if retry else 0)
+                delay = clock.delay()
+                if delay is None or self._closing:
+                    raise
+                await asyncio.sleep(delay)
+
+    async def _exec(self, step: Step) -> Any:
+        if isinstance(step, Call):
+            return await self._call(step)
+        pipe = self._redis.pipeline(transaction=False)
+        for c in step:
+            pipe.execute_command(*(("EVALSHA", *self._script_args(c)) if c.script else c.args))
+        replies = await pipe.execute(raise_on_error=False)
+        replies = [
+            await self._call(c) if self._is_noscript(r) else r
+            for c, r in zip(step, replies, strict=True)
+        ]
+        for r in replies:
+            if isinstance(r, Exception):
+                raise r
+        return replies
+
+    async def _call(self, c: Call) -> Any:
+        if c.script is None:
+            return await self._redis.execute_command(*c.args)
+        try:
+            return await self._redis.evalsha(*self._script_args(c))
+        except NoScriptError:
+            await self._redis.script_load(c.script.source)
+            return await self._redis.evalsha(*self._script_args(c))
+
+    # ---- background tasks -------------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` as a task of this client's loop, from that loop or any thread."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        loop = self._loop or running
+        if loop is None:
+            coro.close()
+            return
+        if running is not loop:
+            asyncio.run_coroutine_threadsafe(coro, loop)
+            return
+        task = loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _schedule_cleanup(self) -> None:
+        self._spawn(self._guard(self._core.cleanup()))
+
+    async def _guard(self, op: Op[Any], retry: bool = True) -> Any:
+        try:
+            return await self._run(op, retry)
+        except Exception as exc:
+            self._error(exc)
+            return None
+
+    async def _beat_loop(self) -> None:
+        """Beat every interval until close. It outlives a failed worker (skipping its ticks),
+        so a worker registered again is never left without heartbeats."""
+        interval = self._core.options.heartbeat_interval
+        due = time.monotonic()
+        while True:
+            due = max(due + interval, time.monotonic())
+            await asyncio.sleep(due - time.monotonic())
+            w = self._core.worker
+            if w.id is not None and w.failed is None:
+                await self._guard(self._core.beat(), retry=False)  # the next beat is the retry
+
+    async def _subscribe(self, channel: str) -> None:
+        done = asyncio.Event()
+        self._requests.put_nowait((channel, done))
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="worqr-listener")
+        if asyncio.current_task() is not self._listener:
+            wait = max(10.0, self._core.options.retry_timeout)
+            try:
+                await asyncio.wait_for(done.wait(), wait)
+            except asyncio.TimeoutError:
+                raise WorqrError(f"could not subscribe to {channel!r} within {wait:g} s") from None
+
+    async def _listen(self) -> None:
+        ps = _PubSub(self._sub.connection_pool)
+        waiting: dict[str, list[asyncio.Event]] = {}
+        pending: list[str] = []  # channels to subscribe (again, after a failure)
+        poll = self._core.options.poll_interval
+        next_poll = time.monotonic() + poll
+        try:
+            while True:
+                while not self._requests.empty() or not (pending or waiting or ps.channels):
+                    channel, done = await self._requests.get()
+                    waiting.setdefault(channel, []).append(done)
+                    pending.append(channel)
+                try:
+                    if pending:
+                        await ps.subscribe(*pending)
+                        pending = []
+                    message = await ps.get_message(timeout=0.05)
+                except (RedisError, OSError) as exc:  # Redis away: say so, pause, go on
+                    self._error(exc)
+                    await asyncio.sleep(self._pause())
+                    continue
+                if message is not None:
+                    for done in waiting.pop(self._on_message(message) or "", []):
+                        done.set()
+                if ps.reconnected or time.monotonic() >= next_poll:
+                    ps.reconnected = False
+                    next_poll = time.monotonic() + poll
+                    self._announce(await self._guard(self._core.pending_work()) or [])
+                    if self._done:
+                        await self._guard(self._core.listen_done(sorted(set(self._done.values()))))
+        finally:
+            await ps.aclose()  # type: ignore[no-untyped-call]

@@ -11,6 +11,7 @@ a test: no assertion depends on a timing.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 from pathlib import Path
@@ -36,6 +37,8 @@ def measure(url: str, n: int, with_peers: bool, workers: int, rounds: int) -> di
     c = wb.Counter(url)
     out: dict[str, Any] = {"meta": peers.meta(url, n, 30.0, "c1")}
     out["meta"]["worqr_py"] = worqr_py.__version__
+    out["meta"]["redis_py"] = importlib.metadata.version("redis")
+    out["meta"]["hiredis"] = importlib.metadata.version("hiredis")
     print("[bench] worqr_py ...", file=sys.stderr, flush=True)
     out["worqr"] = {
         "enqueue": wb.enqueue(url, n, c),
@@ -77,7 +80,8 @@ def render(res: dict[str, Any], workers: int) -> str:
     m, w, ceil = res["meta"], res["worqr"], res["ceiling"]
     lines = [
         f"Measured {m['date']} on {m['cpus']} CPUs, redis-server {m['redis_server']}, "
-        f"Python {m['python']}, worqr_py {m['worqr_py']}, N={m['n']}, one run, one server.",
+        f"Python {m['python']}, worqr_py {m['worqr_py']} (redis-py {m.get('redis_py')}, hiredis "
+        f"{m.get('hiredis')}), N={m['n']}, one run, one server.",
         "",
         "| what | tasks/s | cmds/task | round trips/task |",
         "| --- | --- | --- | --- |",

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from worqr_py import Process
 from worqr_py.keys import Keys
 
 from .conftest import FAST, worker
+from .support import wait_for
 
 
 def test_dequeue_moves_the_head_into_this_workers_process_set(
@@ -155,3 +158,45 @@ def test_close_of_a_producer_writes_nothing(make: Any, r: Any, prefix: str) -> N
     w.close()
     assert r.dbsize() == before
     assert r.lrange(Keys(prefix).queue("q").q, 0, -1) == ["t"]
+
+
+@pytest.mark.parametrize("decode", [False, True], ids=["bytes", "decode_responses"])
+def test_your_own_connections_work_decoded_or_not(server: Any, prefix: str, decode: bool) -> None:
+    import redis as redis_lib
+
+    from worqr_py import Worqr
+
+    data = redis_lib.Redis(port=server.port, decode_responses=decode)
+    sub = redis_lib.Redis(port=server.port, decode_responses=decode)
+    seen: list[tuple[str, str]] = []
+    with Worqr(redis=data, subscriber=sub, prefix=prefix, **FAST) as w:
+        w.on("q", lambda kind, msg: seen.append((kind, msg)))
+        w.start_worker()
+        w.start_work("q")
+        assert w.enqueue("q", ["über", "b"]) == 2
+        wait_for(lambda: ("work", "2") in seen, what="the work event")
+        p = w.dequeue("q")
+        assert p.task == "über" and w.finish_process(p.id)
+        assert w.get_workers() == [w.worker_id] and w.overview().queues[0].length == 1
+    assert data.ping()  # your connections stay yours: close() does not close them
+
+
+def test_your_own_asyncio_connections_work(server: Any, prefix: str) -> None:
+    import asyncio
+
+    import redis.asyncio as aredis
+
+    from worqr_py import AsyncWorqr
+
+    async def main() -> None:
+        data = aredis.Redis(port=server.port, decode_responses=True)
+        async with AsyncWorqr(redis=data, prefix=prefix, **FAST) as w:
+            await w.start_worker()
+            await w.start_work("q")
+            await w.enqueue("q", "t")
+            p = await w.dequeue("q")
+            assert p.task == "t" and await w.finish_process(p.id)
+        assert await data.ping()
+        await data.aclose()
+
+    asyncio.run(main())

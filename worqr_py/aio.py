@@ -77,9 +77,9 @@ class AsyncWorqr(AsyncioDriver):
             for t in [self._beating, self._listener, *self._tasks]:
                 if t is not None and t is not asyncio.current_task():
                     t.cancel()
-            await asyncio.gather(
-                *[t for t in (self._beating, self._listener) if t], return_exceptions=True
-            )
+            background = [t for t in (self._beating, self._listener) if t]
+            if background:  # bounded: a call stuck on a dead server must not hang close()
+                await asyncio.wait(background, timeout=5)
             if self._owned:
                 await self._redis.aclose()
                 await self._sub.aclose()

@@ -77,6 +77,13 @@ class Loop:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
+        async def drain() -> None:  # as asyncio.run does: cancel what is left, let it finish
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.wait(tasks, timeout=5) if tasks else None
+
+        self.run(drain())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 

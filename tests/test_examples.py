@@ -40,3 +40,18 @@ def test_quickstart_starts_its_own_redis_without_redis_url() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "done 200/200, twice: 0, left in queue: 0" in done.stdout
+
+
+def test_the_readme_example_runs_and_leaves_its_queue_empty(server: Any) -> None:
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "redis://localhost:6379/0" in code
+    code = code.replace("redis://localhost:6379/0", server.url)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    from worqr_py import Worqr
+
+    with Worqr(server.url) as w:  # the example's default prefix
+        assert w.get_tasks("emails") == [] and w.get_workers() == []

@@ -1,4 +1,4 @@
-"""The enqueue loop shared by the two taskiq apps."""
+"""What the two taskiq apps share: their worker variants and their enqueue loop."""
 
 from __future__ import annotations
 
@@ -20,6 +20,21 @@ async def _enqueue(broker: Any, task: Any, n: int, clock: Clock, warmup: bool) -
     clock.stop()
     await broker.shutdown()
     return done
+
+
+def variants(app: str) -> dict[str, tuple[str, list[str]]]:
+    """The worker command lines for the taskiq app module ``app`` (its broker is ``broker``)."""
+    target = f"peerapps.{app}:broker"
+    return {
+        "c1": (
+            "taskiq worker --workers 1 --max-async-tasks 1",
+            ["taskiq", "worker", target, "--workers", "1", "--max-async-tasks", "1"],
+        ),
+        "default": (
+            "taskiq worker (default: --workers 2, max-async-tasks 100)",
+            ["taskiq", "worker", target],
+        ),
+    }
 
 
 def enqueue(broker: Any, task: Any, n: int, clock: Clock, warmup: bool) -> int:

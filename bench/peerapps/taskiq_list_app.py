@@ -10,24 +10,7 @@ DIST = "taskiq"
 EXTRA_DISTS = ["taskiq-redis"]
 HAS_BATCH = False
 broker = ListQueueBroker(URL)
-VARIANTS = {
-    "c1": (
-        "taskiq worker --workers 1 --max-async-tasks 1",
-        [
-            "taskiq",
-            "worker",
-            "peerapps.taskiq_list_app:broker",
-            "--workers",
-            "1",
-            "--max-async-tasks",
-            "1",
-        ],
-    ),
-    "default": (
-        "taskiq worker (default: --workers 2, max-async-tasks 100)",
-        ["taskiq", "worker", "peerapps.taskiq_list_app:broker"],
-    ),
-}
+VARIANTS = _taskiq_common.variants("taskiq_list_app")
 CRASH = "LOST (BRPOP: nothing left in Redis)"
 NOTES = ""
 

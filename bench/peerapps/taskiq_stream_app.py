@@ -10,24 +10,7 @@ DIST = "taskiq"
 EXTRA_DISTS = ["taskiq-redis"]
 HAS_BATCH = False
 broker = RedisStreamBroker(URL)
-VARIANTS = {
-    "c1": (
-        "taskiq worker --workers 1 --max-async-tasks 1",
-        [
-            "taskiq",
-            "worker",
-            "peerapps.taskiq_stream_app:broker",
-            "--workers",
-            "1",
-            "--max-async-tasks",
-            "1",
-        ],
-    ),
-    "default": (
-        "taskiq worker (default: --workers 2, max-async-tasks 100)",
-        ["taskiq", "worker", "peerapps.taskiq_stream_app:broker"],
-    ),
-}
+VARIANTS = _taskiq_common.variants("taskiq_stream_app")
 CRASH = "stays pending in the group; XAUTOCLAIM after idle_timeout 600 s"
 NOTES = ""
 

@@ -14,31 +14,23 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
-def test_example_runs_to_success(example: Path, server: Any) -> None:
-    env = {**os.environ, "REDIS_URL": server.url}
+def python(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run Python as a user would, from the repository root; fail with its output."""
     done = subprocess.run(
-        [sys.executable, str(example)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
+def test_example_runs_to_success(example: Path, server: Any) -> None:
+    python(str(example), env={**os.environ, "REDIS_URL": server.url})
 
 
 def test_quickstart_starts_its_own_redis_without_redis_url() -> None:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = python(str(ROOT / "examples" / "quickstart.py"), env=env)
     assert "done 200/200, twice: 0, left in queue: 0" in done.stdout
 
 
@@ -47,10 +39,7 @@ def test_the_readme_example_runs_and_leaves_its_queue_empty(server: Any) -> None
     code = readme.split("```python\n", 1)[1].split("```", 1)[0]
     assert "redis://localhost:6379/0" in code
     code = code.replace("redis://localhost:6379/0", server.url)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    python("-c", code)
     from worqr_py import Worqr
 
     with Worqr(server.url) as w:  # the example's default prefix

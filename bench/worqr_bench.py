@@ -24,7 +24,6 @@ from worqr_py import AsyncWorqr, Process, Worqr
 
 import redisinfo  # type: ignore[import-not-found]
 
-HERE = Path(__file__).resolve().parent
 WORKER_APP = """
 import os, time
 fd = os.open(os.environ["STAMPS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)

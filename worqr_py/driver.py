@@ -38,6 +38,12 @@ RETRYABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
 NO_RETRY = Retry(NoBackoff(), 0)  # our own data clients: the drivers retry, with jitter
 
 
+def jittered(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter: a random wait up to base * 2**attempt (at most
+    cap), so many clients that lost Redis together do not come back in step."""
+    return random.uniform(0, min(cap, base * 2**attempt))
+
+
 class RetryClock:
     """While Redis is unreachable: exponential backoff with full jitter (so many clients do
     not reconnect in step), for at most ``timeout`` seconds; then ``delay()`` is None."""
@@ -51,7 +57,7 @@ class RetryClock:
         if left <= 0:
             return None
         self.attempt += 1
-        return min(left, random.uniform(0, min(1.0, 0.025 * 2**self.attempt)))
+        return min(left, jittered(self.attempt, 0.025, 1.0))
 
 
 def doc(source: Callable[..., Any] | str) -> Callable[[F], F]:
@@ -142,24 +148,27 @@ class DriverBase:
 
     def _add_handler(self, queue: str, handler: Callable[[str, str], Any]) -> bool:
         """Register a queue handler; True if the queue's channel still needs subscribing."""
-        v.name(queue, "queue")
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
-        self._handlers.add_listener(f"q:{queue}", handler)
         channel = self._core.channel(queue)
-        new = channel not in self._channels
-        self._channels[channel] = queue
-        return new
+        return self._register(f"q:{queue}", handler, channel, queue, self._channels)
 
     def _add_done_handler(self, queue: str, handler: Callable[[dict[str, Any]], Any]) -> bool:
         """Register a done handler; True if the queue's done channel still needs subscribing."""
-        v.name(queue, "queue")
+        channel = self._core.keys.queue(v.name(queue, "queue")).done
+        return self._register(f"d:{queue}", handler, channel, queue, self._done)
+
+    def _register(
+        self,
+        event: str,
+        handler: Callable[..., Any],
+        channel: str,
+        queue: str,
+        table: dict[str, str],
+    ) -> bool:
         if not callable(handler):
             raise TypeError(f"handler must be callable, not {type(handler).__name__}")
-        self._handlers.add_listener(f"d:{queue}", handler)
-        channel = self._core.keys.queue(queue).done
-        new = channel not in self._done
-        self._done[channel] = queue
+        self._handlers.add_listener(event, handler)
+        new = channel not in table
+        table[channel] = queue
         return new
 
     def _remove_handler(self, queue: str, handler: Callable[[str, str], Any] | None) -> None:

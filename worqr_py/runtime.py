@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import signal
 import threading
 import time
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from . import validate as v
+from .driver import jittered
 from .errors import WorqrError
 from .model import Process
 
@@ -80,7 +80,7 @@ class RunnerBase:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before re-registering again: exponential with full jitter."""
-        return random.uniform(0, min(5.0, 0.05 * 2**attempt))
+        return jittered(attempt, 0.05, 5.0)
 
     def signalled(self) -> None:
         self.signals += 1

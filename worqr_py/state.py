@@ -42,7 +42,7 @@ class StateOps(QueueOps):
             permanent = ttl_ms is not None and pttl == -1
             ttl = int(texts([ttl_ms])[0]) / 1000 if ttl_ms is not None and pttl >= 0 else None
             age = None if ttl is None else max(0.0, ttl - pttl / 1000)
-            mine = [p for p in procs if split_process_id(p.id)[1:2] == (wid,)]  # type: ignore[index]
+            mine = [p for p in procs if (split_process_id(p.id) or ("", "", ""))[1] == wid]
             workers.append(WorkerInfo(wid, age, ttl, worked[wid], mine, permanent))
         return Overview(queues, workers)
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from . import validate as v
+from .driver import jittered
 from .errors import WorqrError
 from .model import FAIL_CALLED, Process
 
@@ -100,13 +101,13 @@ class SyncOwner(OwnerBase):
             threading.Thread(target=self.rejoin, daemon=True).start()
 
     def rejoin(self) -> None:
-        delay = 0.05
+        attempt = 0
         while not self.w._closed() and not self.w.alive:
             try:
                 self.join()
             except (WorqrError, RedisError):
-                threading.Event().wait(delay)
-                delay = min(5.0, delay * 2)
+                attempt += 1
+                threading.Event().wait(jittered(attempt, 0.05, 5.0))
 
 
 class AsyncOwner(OwnerBase):
@@ -157,10 +158,10 @@ class AsyncOwner(OwnerBase):
             self.w._spawn(self.rejoin())
 
     async def rejoin(self) -> None:
-        delay = 0.05
+        attempt = 0
         while not self.w._closed() and not self.w.alive:
             try:
                 await self.join()
             except (WorqrError, RedisError):
-                await asyncio.sleep(delay)
-                delay = min(5.0, delay * 2)
+                attempt += 1
+                await asyncio.sleep(jittered(attempt, 0.05, 5.0))

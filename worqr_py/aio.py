@@ -71,10 +71,12 @@ class AsyncWorqr(AsyncioDriver):
             if self._core.worker.id is not None and self._core.worker.failed is None:
                 await self.fail_worker()
         finally:
+            if self._kept:  # a failure's cleanup under way: let it finish (bounded)
+                await asyncio.wait(list(self._kept), timeout=5)
             handlers = self._handlers
             assert isinstance(handlers, AsyncIOEventEmitter)
             handlers.cancel()
-            for t in [self._beating, self._listener, *self._tasks]:
+            for t in [self._beating, self._supervisor, self._listener, *self._tasks]:
                 if t is not None and t is not asyncio.current_task():
                     t.cancel()
             background = [t for t in (self._beating, self._listener) if t]
@@ -103,9 +105,7 @@ class AsyncWorqr(AsyncioDriver):
     async def enqueue(
         self, queue: str, task: str | list[str], *, unique: bool = False
     ) -> int | bool:
-        if unique:
-            return await self._run(self._core.enqueue_unique(queue, task))  # type: ignore[arg-type]
-        return await self._run(self._core.enqueue(queue, task))
+        return await self._run(self._core.enqueue(queue, task, unique))
 
     @doc(Core.get_tasks)
     async def get_tasks(self, queue: str) -> list[str]:
@@ -166,7 +166,7 @@ class AsyncWorqr(AsyncioDriver):
     @doc(Core.start_work)
     async def start_work(self, queue: str) -> None:
         await self._run(self._core.start_work(queue))
-        self._announce(await self._run(self._core.pending_work()))
+        self._announce(await self._run(self._core.pending_work(queue)))
 
     @doc(Core.stop_work)
     async def stop_work(self, queue: str) -> int:
@@ -174,14 +174,14 @@ class AsyncWorqr(AsyncioDriver):
 
     @doc(Core.dequeue)
     async def dequeue(self, queue: str) -> Process | None:
-        procs = await self._run(self._core.dequeue(queue))
+        procs = await self._settled(self._core.dequeue(queue))
         return procs[0] if procs else None
 
     @doc(Core.dequeue)
     async def dequeue_many(
         self, queue: str, count: int, *, finish: Sequence[str] = ()
     ) -> list[Process]:
-        return await self._run(self._core.dequeue(queue, count, finish))
+        return await self._settled(self._core.dequeue(queue, count, finish))
 
     @doc(Core.finish_processes)
     async def finish_processes(self, process_ids: Sequence[str], result: Any = None) -> list[bool]:
@@ -246,7 +246,7 @@ class AsyncWorqr(AsyncioDriver):
         if self._add_handler(queue, handler):
             await self._subscribe(self._core.channel(queue))
         if queue in self._core.worker.queues:
-            self._announce(await self._run(self._core.pending_work()))
+            self._announce(await self._run(self._core.pending_work(queue)))
 
     @doc(DONE_DOC)
     async def on_done(self, queue: str, handler: Callable[[dict[str, Any]], Any]) -> None:

@@ -65,7 +65,11 @@ class CoreBase:
         return True
 
     def _fail(self, reason: str) -> WorkerFailed:
-        """Mark this worker failed (once), telling the driver; returns the error to raise."""
+        """Mark this worker failed (once), telling the driver; returns the error to raise.
+
+        The driver hears ``cleanup`` (with this worker's state, so the cleanup can never touch
+        a worker registered after it), then ``lost`` for every held process, then ``failed``:
+        whoever re-registers on ``failed`` does so after every ``lost`` handler ran."""
         w = self.worker
         with self._lock:
             first = w.failed is None
@@ -74,7 +78,8 @@ class CoreBase:
         if first:
             lost, w.held = list(w.held.values()), {}
             w.queues.clear()
-            self.notify("failed", w.id, reason)
+            self.notify("cleanup", w)
             for p in lost:
                 self.notify("lost", p)
+            self.notify("failed", w.id, reason)
         return WorkerFailed(f"worker {w.id} has failed ({w.failed})")

@@ -23,7 +23,7 @@ from redis.retry import Retry
 
 from . import validate as v
 from .calls import Call, text
-from .core import Core, Options
+from .core import Core, Options, WorkerState
 
 log = logging.getLogger("worqr_py")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,6 +36,14 @@ workers that never listen for them receive nothing."""
 
 RETRYABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
 NO_RETRY = Retry(NoBackoff(), 0)  # our own data clients: the drivers retry, with jitter
+# Our own connections never wait forever on a silently dead peer (packets dropped, no RST):
+# redis-py before 6 had no default socket timeout. No command we send blocks on the server.
+SOCKET_OPTIONS: dict[str, Any] = {
+    "socket_timeout": 5.0,
+    "socket_connect_timeout": 5.0,
+    "socket_keepalive": True,
+}
+HEALTH_CHECK_S = 5  # the subscriber PINGs when idle this long, to notice a dead connection
 
 
 def jittered(attempt: int, base: float, cap: float) -> float:
@@ -80,7 +88,11 @@ def pick_clients(
         url = DEFAULT_URL
     if url is not None:
         v.name(url, "url")
-        return from_url(url, retry=NO_RETRY), from_url(url), True
+        return (
+            from_url(url, retry=NO_RETRY, **SOCKET_OPTIONS),
+            from_url(url, health_check_interval=HEALTH_CHECK_S, **SOCKET_OPTIONS),
+            True,
+        )
     if subscriber is None:
         subscriber = redis
     return redis, subscriber, False
@@ -124,11 +136,12 @@ class DriverBase:
         return list(self._core.worker.held.values())
 
     def _notify(self, event: str, *args: Any) -> None:
-        if event == "failed":
-            self._schedule_cleanup()
-        self._emit(event, *args)
+        if event == "cleanup":
+            self._schedule_cleanup(args[0])
+        else:
+            self._emit(event, *args)
 
-    def _schedule_cleanup(self) -> None:
+    def _schedule_cleanup(self, worker: WorkerState) -> None:
         raise NotImplementedError
 
     def _emit(self, event: str, *args: Any) -> None:

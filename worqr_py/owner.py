@@ -60,12 +60,11 @@ class SyncOwner(OwnerBase):
         super().__init__(*args)
         self.w = w
         self.lock = threading.Lock()
+        self.rejoining = threading.Lock()
 
     def start(self) -> None:
         self.w.events.on("lost", self.lost)
-        self.w.events.on(
-            "failed", lambda *_: threading.Thread(target=self.rejoin, daemon=True).start()
-        )
+        self.w.events.on("failed", self.failed)
         self.w.on(self.queue, self.on_event)
         self.join()
 
@@ -97,17 +96,25 @@ class SyncOwner(OwnerBase):
             self.on_lost(p)
 
     def failed(self, worker_id: str, reason: str) -> None:
-        if reason != FAIL_CALLED:
-            threading.Thread(target=self.rejoin, daemon=True).start()
+        """The core tells ``lost`` for every held process before ``failed``, and a sync
+        handler runs to its end, so every on_lost has returned before the new id acquires."""
+        if reason != FAIL_CALLED and not self.w._closed():
+            threading.Thread(target=self.rejoin, name="worqr-owner-rejoin", daemon=True).start()
 
     def rejoin(self) -> None:
-        attempt = 0
-        while not self.w._closed() and not self.w.alive:
-            try:
-                self.join()
-            except (WorqrError, RedisError):
-                attempt += 1
-                threading.Event().wait(jittered(attempt, 0.05, 5.0))
+        if not self.rejoining.acquire(blocking=False):
+            return  # another thread is re-registering: one new id, not several
+        try:
+            attempt = 0
+            while not self.w._closed() and not self.w.alive:
+                try:
+                    self.join()
+                except (WorqrError, RedisError):
+                    attempt += 1
+                    if self.w._closing.wait(jittered(attempt, 0.05, 5.0)):
+                        return
+        finally:
+            self.rejoining.release()
 
 
 class AsyncOwner(OwnerBase):
@@ -115,6 +122,8 @@ class AsyncOwner(OwnerBase):
         super().__init__(*args)
         self.w = w
         self.lock = asyncio.Lock()
+        self.rejoining = asyncio.Lock()
+        self.losing: set[asyncio.Task[Any]] = set()  # on_lost calls not yet finished
 
     async def start(self) -> None:
         self.w.events.on("lost", self.lost)
@@ -147,21 +156,32 @@ class AsyncOwner(OwnerBase):
                     log.exception("on_acquire failed for %r; giving it back", p.task)
                     await self.w.stop_process(p.id)
 
-    async def lost(self, p: Process) -> None:
-        if p.queue == self.queue:
-            result = self.on_lost(p)
-            if asyncio.iscoroutine(result):
-                await result
+    def lost(self, p: Process) -> None:
+        """Run on_lost now (a coroutine: as a task that rejoin waits for)."""
+        if p.queue != self.queue:
+            return
+        result = self.on_lost(p)
+        if asyncio.iscoroutine(result):
+            task = asyncio.ensure_future(result)
+            self.losing.add(task)
+            task.add_done_callback(self.losing.discard)
 
     def failed(self, worker_id: str, reason: str) -> None:
-        if reason != FAIL_CALLED:
+        if reason != FAIL_CALLED and not self.w._closed():
             self.w._spawn(self.rejoin())
 
     async def rejoin(self) -> None:
-        attempt = 0
-        while not self.w._closed() and not self.w.alive:
-            try:
-                await self.join()
-            except (WorqrError, RedisError):
-                attempt += 1
-                await asyncio.sleep(jittered(attempt, 0.05, 5.0))
+        """Wait until every on_lost of the failed worker has finished, then re-register (one
+        rejoin at a time) and take over what is free."""
+        if self.losing:
+            await asyncio.gather(*self.losing, return_exceptions=True)
+        if self.rejoining.locked():
+            return
+        async with self.rejoining:
+            attempt = 0
+            while not self.w._closed() and not self.w.alive:
+                try:
+                    await self.join()
+                except (WorqrError, RedisError):
+                    attempt += 1
+                    await asyncio.sleep(jittered(attempt, 0.05, 5.0))

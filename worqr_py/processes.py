@@ -88,14 +88,20 @@ class ProcessOps(CoreBase):
         for queue, idx in by_queue.items():
             k = self.keys.queue(queue)
             tokens = [parts[i][2] for i in idx]
-            keys = [k.procs(wid), k.d, k.u, k.dl]
+            keys = [k.procs(wid), k.d, k.u, k.dl, k.w]
             calls.append(script(S.FINISH, keys, [wid, k.done, result_json, *tokens]))
         replies: list[Any] = (yield calls) if calls else []
         ok = [False] * len(process_ids)
-        for idx, reply in zip(by_queue.values(), replies, strict=True):
+        removed = False
+        for (queue, idx), reply in zip(by_queue.items(), replies, strict=True):
+            if reply == -1:  # no longer a worker of the queue: a peer failed or reclaimed us
+                removed = removed or queue in self.worker.queues
+                continue
             for i, flag in zip(idx, reply, strict=True):
                 ok[i] = int(flag) == 1
         self._finished(process_ids, ok)
+        if removed and self.worker.id == wid:
+            self._fail("removed from a queue by a peer (failed or reclaimed)")
         return ok
 
     def stop_process(self, process_id: str) -> Op[bool]:
@@ -111,7 +117,10 @@ class ProcessOps(CoreBase):
             return False
         k = self.keys.queue(queue)
         keys = [k.q, k.qn, k.procs(wid), k.d, k.dead, k.u]
-        reply = yield script(S.STOP, keys, [wid, k.ev, self.options.dead_after, token])
+        reply, _ = yield [
+            script(S.STOP, keys, [wid, k.ev, self.options.dead_after, token]),
+            command("SADD", self.keys.queues, queue),  # a return may re-create a deleted queue
+        ]
         proc = w.held.pop(process_id, None)
         outcome = int(reply[0]) if reply else 0
         if outcome == 0 and proc is not None:
@@ -120,10 +129,32 @@ class ProcessOps(CoreBase):
             self.notify("dead", queue, proc.task)
         return outcome > 0
 
-    def pending_work(self) -> Op[list[tuple[str, int]]]:
-        """``(queue, length)`` for each queue this worker works on that has tasks: what a
-        worker re-announces to itself after a reconnect and on the fallback poll."""
-        queues = sorted(self.worker.queues)
+    def give_back(self, procs: Sequence[Process]) -> Op[int]:
+        """Return processes this worker took but will not run (a dequeue whose caller was
+        cancelled) to the FRONT of their queue as a graceful leave (never dead-lettered):
+        stop.lua, fenced, one call per queue. Returns how many went back."""
+        w = self.worker
+        by_queue: dict[str, list[str]] = {}
+        for p in procs:
+            queue, wid, token = self._parse(p.id)
+            if wid == w.id and w.held.pop(p.id, None) is not None:
+                by_queue.setdefault(queue, []).append(token)
+        calls = []
+        for queue, tokens in by_queue.items():
+            k = self.keys.queue(queue)
+            keys = [k.q, k.qn, k.procs(w.id or ""), k.d, k.dead, k.u]
+            calls += [
+                script(S.STOP, keys, [w.id or "", k.ev, 0, *tokens]),
+                command("SADD", self.keys.queues, queue),
+            ]
+        replies: list[Any] = (yield calls)[0::2] if calls else []
+        return sum(int(x) == 1 for reply in replies for x in reply)
+
+    def pending_work(self, only: str | None = None) -> Op[list[tuple[str, int]]]:
+        """``(queue, length)`` for each queue this worker works on (or just ``only``) that has
+        tasks: what a worker announces to itself on joining, after a reconnect and on the
+        fallback poll."""
+        queues = sorted(self.worker.queues) if only is None else [only]
         if not queues or self.worker.failed is not None:
             return []
         lengths = yield [command("LLEN", self.keys.queue(q).q) for q in queues]

@@ -6,7 +6,6 @@ from . import scripts as S
 from . import validate as v
 from .base import CoreBase
 from .calls import Op, command, hash_reply, script, text, texts
-from .errors import WorqrError
 from .keys import process_id
 from .model import Process
 
@@ -14,11 +13,19 @@ from .model import Process
 class QueueOps(CoreBase):
     """enqueue, reads, cancel, delete, and the registry listings."""
 
-    def enqueue(self, queue: str, task: str | list[str]) -> Op[int]:
+    def enqueue(self, queue: str, task: str | list[str], unique: bool = False) -> Op[int | bool]:
         """RPUSH the task(s) at the tail and PUBLISH work, atomically (enqueue.lua); returns
-        the queue's new length. With ``unique=True`` (one task): queue it only if no equal
-        task is queued or in process on the queue, and return whether it was queued (a bool;
-        see enqueue_unique)."""
+        the queue's new length. With ``unique=True`` (one task): queue it only if no unique
+        copy of it is queued or in process on the queue, and return whether it was queued (a
+        bool; see enqueue_unique)."""
+        if not isinstance(unique, bool):
+            raise TypeError(f"unique must be a bool, not {type(unique).__name__}")
+        if unique:
+            return (yield from self.enqueue_unique(queue, task))  # type: ignore[arg-type]
+        return (yield from self.enqueue_many(queue, task))
+
+    def enqueue_many(self, queue: str, task: str | list[str]) -> Op[int]:
+        """enqueue without ``unique``: a task or a list of tasks, appended in order."""
         k = self._queue(queue)
         tasks = v.tasks(task)
         if not tasks:
@@ -30,23 +37,20 @@ class QueueOps(CoreBase):
         return int(replies[0])
 
     def enqueue_unique(self, queue: str, task: str) -> Op[bool]:
-        """Queue ``task`` only if no equal task is queued or in process on the queue, and
-        hold the queue's uniqueness lock for it until its copy leaves the system (finished,
-        cancelled, deleted with the queue, or dead-lettered). One enqueue_unique.lua call,
-        atomic: of racing producers exactly one queues it. Returns whether it was queued."""
+        """Queue ``task`` unless a unique copy of it (one enqueued with ``unique=True``) is
+        queued or in process on the queue, and hold the queue's uniqueness lock for it until
+        that copy leaves the system (finished, cancelled, deleted with the queue, or
+        dead-lettered). One enqueue_unique.lua call, atomic and O(1): of racing producers
+        exactly one queues it. Returns whether it was queued."""
         k = self._queue(queue)
         if not isinstance(task, str):
             raise TypeError(f"task must be a str with unique=True, not {type(task).__name__}")
         v.task(task)
-        for _ in range(100):
-            workers = sorted(texts((yield command("SMEMBERS", k.w))))
-            keys = [k.q, k.w, k.u, *[k.procs(w) for w in workers]]
-            reply = int((yield script(S.ENQUEUE_UNIQUE, keys, [k.ev, task, *workers])))
-            if reply != -1:
-                if reply > 0:
-                    yield command("SADD", self.keys.queues, queue)
-                return reply > 0
-        raise WorqrError(f"the workers of {queue!r} kept changing: unique enqueue gave up")
+        length, _ = yield [
+            script(S.ENQUEUE_UNIQUE, [k.q, k.u], [k.ev, task]),
+            command("SADD", self.keys.queues, queue),
+        ]
+        return int(length) > 0
 
     def listen_done(self, queues: list[str]) -> Op[None]:
         """Say that a done listener exists on these queues (SET P:{E}:dl PX, one pipeline):
@@ -92,7 +96,11 @@ class QueueOps(CoreBase):
         tasks and PUBLISH work, atomically (requeue_dead.lua). Returns how many moved."""
         k = self._queue(queue)
         which = ["all", ""] if task is None else ["one", v.task(task)]
-        return int((yield script(S.REQUEUE_DEAD, [k.dead, k.q], [k.ev, *which])))
+        moved, _ = yield [
+            script(S.REQUEUE_DEAD, [k.dead, k.q], [k.ev, *which]),
+            command("SADD", self.keys.queues, queue),
+        ]
+        return int(moved)
 
     def purge_dead(self, queue: str, task: str | None = None) -> Op[int]:
         """Drop dead letters (all, or the copies of ``task``) for good, atomically

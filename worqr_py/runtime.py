@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from . import validate as v
 from .driver import jittered
-from .errors import WorqrError
+from .errors import WorkerFailed, WorqrError
 from .model import Process
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ class RunnerBase:
         self.prefetch = prefetch
         self.signals = 0
         self.next = 0
+        self.errors = 0  # takes that failed in a row while the worker stayed alive
 
     def order(self) -> list[str]:
         """The queues to try, starting one further each time (round robin)."""
@@ -89,11 +90,33 @@ class RunnerBase:
         else:
             log.warning("stopping now")
 
+    def failed(self, p: Process, exc: BaseException, max_deliveries: int | None) -> None:
+        """Log a handler's exception with what happens to the task (stop_process follows)."""
+        if max_deliveries is not None and p.deliveries >= max_deliveries:
+            outcome = f"dead-lettered after {p.deliveries} deliveries"
+        else:
+            outcome = f"returned to the front of {p.queue!r} (delivery {p.deliveries})"
+        log.error("handler failed on %r: %s", p.task, outcome, exc_info=exc)
+
     @staticmethod
-    def failed(p: Process, exc: BaseException) -> None:
-        log.exception(
-            "handler failed on %r; returned to the front of %r", p.task, p.queue, exc_info=exc
+    def unsettled(exc: BaseException) -> None:
+        log.warning(
+            "could not settle (%s: %s); tried again on the next take, and if this worker "
+            "fails first its tasks return to the front",
+            type(exc).__name__,
+            exc,
         )
+
+    def take_failed(self, queue: str, exc: BaseException, attempt: int) -> float:
+        """A take failed while this worker stayed alive (BUSY, READONLY, NOPERM...): log it;
+        the finished processes are kept and acked by the next take. Returns the wait."""
+        log.warning(
+            "could not take work from %r (%s: %s); finished tasks are acked on the next try",
+            queue,
+            type(exc).__name__,
+            exc,
+        )
+        return self.backoff(attempt)
 
 
 @contextlib.contextmanager
@@ -120,25 +143,37 @@ class SyncRunner(RunnerBase):
         self.rejoining = threading.Lock()
 
     def run(self) -> None:
-        self.w.events.on("failed", lambda *_: self.wake.set())  # re-register promptly
+        self.w.events.on("failed", self.on_failed)
         for q in self.queues:
             self.w.on(q, self.on_event)
-        self.join()
-        threads = [
-            threading.Thread(target=self.loop, name=f"worqr-run-{i}", daemon=True)
-            for i in range(self.concurrency)
-        ]
-        with signal_handlers(self.on_signal):
-            for t in threads:
-                t.start()
-            while not self.stop.wait(0.2):
-                pass
-            deadline = time.monotonic() + self.grace
-            for t in threads:
-                while t.is_alive() and not self.force.is_set() and time.monotonic() < deadline:
-                    t.join(0.05)
-        if self.w.alive:
-            self.w.fail_worker()  # what is still running goes back to the front now
+        try:
+            self.start()
+            threads = [
+                threading.Thread(target=self.loop, name=f"worqr-run-{i}", daemon=True)
+                for i in range(self.concurrency)
+            ]
+            with signal_handlers(self.on_signal):
+                for t in threads:
+                    t.start()
+                while not self.stop.wait(0.2):
+                    pass
+                deadline = time.monotonic() + self.grace
+                for t in threads:
+                    while t.is_alive() and not self.force.is_set() and time.monotonic() < deadline:
+                        t.join(0.05)
+            if self.w.alive:
+                self.w.fail_worker()  # what is still running goes back to the front now
+        finally:
+            self.w.events.remove_listener("failed", self.on_failed)
+            for q in self.queues:
+                self.w.off(q, self.on_event)
+
+    def start(self) -> None:
+        """Register and join; a failure after registering goes through re-registration."""
+        try:
+            self.join()
+        except WorkerFailed as exc:
+            self.rejoin(exc)
 
     def request_stop(self, force: bool = False) -> None:
         self.stop.set()
@@ -150,12 +185,16 @@ class SyncRunner(RunnerBase):
         self.signalled()
         self.request_stop(force=self.signals > 1)
 
+    def on_failed(self, *_: Any) -> None:
+        self.wake.set()  # re-register promptly
+
     def on_event(self, kind: str, message: str) -> None:
         if kind == "work":
             self.wake.set()
 
     def loop(self) -> None:
         poll = self.w._core.options.poll_interval
+        max_deliveries = self.w._core.options.max_deliveries
         done: dict[str, list[str]] = {}  # finished, to be acked with the next take
         while not self.stop.is_set():
             self.wake.clear()
@@ -170,34 +209,47 @@ class SyncRunner(RunnerBase):
                 try:
                     self.handler(p)
                 except Exception as exc:
-                    self.failed(p, exc)
+                    self.failed(p, exc, max_deliveries)
                     self.guard(self.w.stop_process, p.id)
                 else:
                     done.setdefault(p.queue, []).append(p.id)
         self.flush(done)
 
     def take(self, done: dict[str, list[str]]) -> list[Process]:
-        """Ack the finished processes of a queue and take its next tasks: one round trip."""
+        """Ack the finished processes of a queue and take its next tasks: one round trip.
+        The acks leave ``done`` only once that call succeeded."""
         for q in self.order():
             try:
-                batch = self.w.dequeue_many(q, self.prefetch, finish=done.pop(q, []))
+                batch = self.w.dequeue_many(q, self.prefetch, finish=done.get(q, []))
             except (WorqrError, RedisError) as exc:
-                self.rejoin(exc)
+                self.recover(q, exc)
                 return []
+            done.pop(q, None)
+            self.errors = 0
             if batch:
                 return batch
         return []
 
-    def flush(self, done: dict[str, list[str]]) -> None:
-        ids = [pid for q in list(done) for pid in done.pop(q)]
-        if ids:
-            self.guard(self.w.finish_processes, ids)
+    def recover(self, queue: str, exc: BaseException) -> None:
+        if self.w.alive:
+            self.errors += 1
+            self.stop.wait(self.take_failed(queue, exc, self.errors))
+        else:
+            self.rejoin(exc)
 
-    def guard(self, how: Callable[[Any], Any], arg: Any) -> None:
+    def flush(self, done: dict[str, list[str]]) -> None:
+        """Ack the finished processes; on an error they stay in ``done`` for the next try."""
+        ids = [pid for pids in done.values() for pid in pids]
+        if ids and self.guard(self.w.finish_processes, ids):
+            done.clear()
+
+    def guard(self, how: Callable[[Any], Any], arg: Any) -> bool:
         try:
             how(arg)
         except (WorqrError, RedisError) as exc:
-            log.warning("could not settle (%s); the task returns when this worker fails", exc)
+            self.unsettled(exc)
+            return False
+        return True
 
     def join(self) -> None:
         self.w.start_worker()
@@ -206,21 +258,25 @@ class SyncRunner(RunnerBase):
 
     def rejoin(self, exc: BaseException) -> None:
         """After a failure (heartbeat lost, Redis down): register a new worker id and join
-        the queues again, with backoff, until it works or the runner stops."""
+        the queues again, with backoff, until it works or the runner stops. One thread at a
+        time: the others wait, then find the worker alive."""
         if not self.reregister:
             log.error("worker failed (%s); stopping (reregister=False)", exc)
             self.request_stop()
             return
         with self.rejoining:
-            attempt = 0
+            attempt, joined = 0, False
             while not self.stop.is_set() and not self.w.alive:
                 if attempt == 0:
                     log.warning("worker failed (%s); re-registering", exc)
                 try:
                     self.join()
+                    joined = True
                 except (WorqrError, RedisError) as again:
                     exc, attempt = again, attempt + 1
                     self.stop.wait(self.backoff(attempt))
+            if joined:
+                log.info("registered again as worker %s", self.w.worker_id)
 
 
 class AsyncRunner(RunnerBase):
@@ -230,19 +286,20 @@ class AsyncRunner(RunnerBase):
         super().__init__(*args)
         self.w = w
         self.wake, self.stop = asyncio.Event(), asyncio.Event()
+        self.rejoining = asyncio.Lock()
         self.tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
-        self.w.events.on("failed", lambda *_: self.wake.set())  # re-register promptly
+        self.w.events.on("failed", self.on_failed)
         for q in self.queues:
             await self.w.on(q, self.on_event)
-        await self.join()
         loop = asyncio.get_running_loop()
-        self.tasks = [asyncio.create_task(self.loop()) for _ in range(self.concurrency)]
         main = threading.current_thread() is threading.main_thread()
-        for s in SIGNALS if main else ():
-            loop.add_signal_handler(s, self.on_signal)
         try:
+            await self.start()
+            self.tasks = [asyncio.create_task(self.loop()) for _ in range(self.concurrency)]
+            for s in SIGNALS if main else ():
+                loop.add_signal_handler(s, self.on_signal)
             await self.stop.wait()
             _, pending = await asyncio.wait(self.tasks, timeout=self.grace)
             for t in pending:
@@ -251,8 +308,18 @@ class AsyncRunner(RunnerBase):
         finally:
             for s in SIGNALS if main else ():
                 loop.remove_signal_handler(s)
+            self.w.events.remove_listener("failed", self.on_failed)
+            for q in self.queues:
+                self.w.off(q, self.on_event)
             if self.w.alive:
                 await self.w.fail_worker()
+
+    async def start(self) -> None:
+        """Register and join; a failure after registering goes through re-registration."""
+        try:
+            await self.join()
+        except WorkerFailed as exc:
+            await self.rejoin(exc)
 
     def request_stop(self, force: bool = False) -> None:
         self.stop.set()
@@ -265,12 +332,16 @@ class AsyncRunner(RunnerBase):
         self.signalled()
         self.request_stop(force=self.signals > 1)
 
+    def on_failed(self, *_: Any) -> None:
+        self.wake.set()  # re-register promptly
+
     def on_event(self, kind: str, message: str) -> None:
         if kind == "work":
             self.wake.set()
 
     async def loop(self) -> None:
         poll = self.w._core.options.poll_interval
+        max_deliveries = self.w._core.options.max_deliveries
         done: dict[str, list[str]] = {}  # finished, to be acked with the next take
         try:
             while not self.stop.is_set():
@@ -287,7 +358,7 @@ class AsyncRunner(RunnerBase):
                     try:
                         await self.call(p)
                     except Exception as exc:
-                        self.failed(p, exc)
+                        self.failed(p, exc, max_deliveries)
                         await self.guard(self.w.stop_process, p.id)
                     else:
                         done.setdefault(p.queue, []).append(p.id)
@@ -303,27 +374,41 @@ class AsyncRunner(RunnerBase):
                 await result
 
     async def take(self, done: dict[str, list[str]]) -> list[Process]:
-        """Ack the finished processes of a queue and take its next tasks: one round trip."""
+        """Ack the finished processes of a queue and take its next tasks: one round trip.
+        The acks leave ``done`` only once that call succeeded."""
         for q in self.order():
             try:
-                batch = await self.w.dequeue_many(q, self.prefetch, finish=done.pop(q, []))
+                batch = await self.w.dequeue_many(q, self.prefetch, finish=done.get(q, []))
             except (WorqrError, RedisError) as exc:
-                await self.rejoin(exc)
+                await self.recover(q, exc)
                 return []
+            done.pop(q, None)
+            self.errors = 0
             if batch:
                 return batch
         return []
 
-    async def flush(self, done: dict[str, list[str]]) -> None:
-        ids = [pid for q in list(done) for pid in done.pop(q)]
-        if ids:
-            await self.guard(self.w.finish_processes, ids)
+    async def recover(self, queue: str, exc: BaseException) -> None:
+        if self.w.alive:
+            self.errors += 1
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), self.take_failed(queue, exc, self.errors))
+        else:
+            await self.rejoin(exc)
 
-    async def guard(self, how: Callable[[Any], Any], arg: Any) -> None:
+    async def flush(self, done: dict[str, list[str]]) -> None:
+        """Ack the finished processes; on an error they stay in ``done`` for the next try."""
+        ids = [pid for pids in done.values() for pid in pids]
+        if ids and await self.guard(self.w.finish_processes, ids):
+            done.clear()
+
+    async def guard(self, how: Callable[[Any], Any], arg: Any) -> bool:
         try:
             await how(arg)
         except (WorqrError, RedisError) as exc:
-            log.warning("could not settle (%s); the task returns when this worker fails", exc)
+            self.unsettled(exc)
+            return False
+        return True
 
     async def join(self) -> None:
         await self.w.start_worker()
@@ -331,17 +416,23 @@ class AsyncRunner(RunnerBase):
             await self.w.start_work(q)
 
     async def rejoin(self, exc: BaseException) -> None:
+        """As SyncRunner.rejoin: one runner task re-registers, the others wait for it and
+        then find the worker alive, so one process never holds several worker ids."""
         if not self.reregister:
             log.error("worker failed (%s); stopping (reregister=False)", exc)
             self.request_stop()
             return
-        attempt = 0
-        while not self.stop.is_set() and not self.w.alive:
-            if attempt == 0:
-                log.warning("worker failed (%s); re-registering", exc)
-            try:
-                await self.join()
-            except (WorqrError, RedisError) as again:
-                exc, attempt = again, attempt + 1
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), self.backoff(attempt))
+        async with self.rejoining:
+            attempt, joined = 0, False
+            while not self.stop.is_set() and not self.w.alive:
+                if attempt == 0:
+                    log.warning("worker failed (%s); re-registering", exc)
+                try:
+                    await self.join()
+                    joined = True
+                except (WorqrError, RedisError) as again:
+                    exc, attempt = again, attempt + 1
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), self.backoff(attempt))
+            if joined:
+                log.info("registered again as worker %s", self.w.worker_id)

@@ -49,6 +49,7 @@ REGISTER = _load("register")
 JOIN = _load("join")
 DEREGISTER = _load("deregister")
 FORGET = _load("forget")
+RENEW_TURN = _load("renew_turn")
 REQUEUE_DEAD = _load("requeue_dead")
 PURGE_DEAD = _load("purge_dead")
 
@@ -64,6 +65,7 @@ ALL: tuple[Script, ...] = (
     JOIN,
     DEREGISTER,
     FORGET,
+    RENEW_TURN,
     REQUEUE_DEAD,
     PURGE_DEAD,
     ENQUEUE_UNIQUE,

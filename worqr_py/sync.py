@@ -70,13 +70,15 @@ class Worqr(ThreadedDriver):
         """Stop: a live worker is failed first (``fail_worker()``: its tasks go back to the
         front at once), then the threads stop and owned connections close."""
         self._closing.set()
+        self._supervise.set()  # wakes the supervisor thread, which sees the close and ends
         try:
             if self._core.worker.id is not None and self._core.worker.failed is None:
                 self.fail_worker()
         finally:
-            for t in (self._beating, self._listener):
+            for t in (self._beating, self._supervisor, self._listener):
                 if t is not None and t is not threading.current_thread():
                     t.join(timeout=5)
+            self._release_idle()
             if self._owned:
                 self._redis.close()
                 self._sub.close()
@@ -98,9 +100,7 @@ class Worqr(ThreadedDriver):
     def enqueue(self, queue: str, task: str, *, unique: Literal[True]) -> bool: ...
     @doc(Core.enqueue)
     def enqueue(self, queue: str, task: str | list[str], *, unique: bool = False) -> int | bool:
-        if unique:
-            return self._run(self._core.enqueue_unique(queue, task))  # type: ignore[arg-type]
-        return self._run(self._core.enqueue(queue, task))
+        return self._run(self._core.enqueue(queue, task, unique))
 
     @doc(Core.get_tasks)
     def get_tasks(self, queue: str) -> list[str]:
@@ -155,12 +155,13 @@ class Worqr(ThreadedDriver):
         wid = self._run(self._core.start_worker(permanent))
         if self._beating is None or not self._beating.is_alive():
             self._beating = self._thread(self._beat_loop, "worqr-heartbeat")
+            self._supervisor = self._thread(self._supervise_loop, "worqr-supervisor")
         return wid
 
     @doc(Core.start_work)
     def start_work(self, queue: str) -> None:
         self._run(self._core.start_work(queue))
-        self._announce(self._run(self._core.pending_work()))
+        self._announce(self._run(self._core.pending_work(queue)))
 
     @doc(Core.stop_work)
     def stop_work(self, queue: str) -> int:
@@ -240,7 +241,7 @@ class Worqr(ThreadedDriver):
         if self._add_handler(queue, handler):
             self._subscribe(self._core.channel(queue))
         if queue in self._core.worker.queues:
-            self._announce(self._run(self._core.pending_work()))
+            self._announce(self._run(self._core.pending_work(queue)))
 
     @doc(DONE_DOC)
     def on_done(self, queue: str, handler: Callable[[dict[str, Any]], Any]) -> None:

@@ -14,8 +14,10 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import NoScriptError, RedisError
 
 from .calls import Call, Op, Step
+from .core import Process
 from .driver import RETRYABLE, DriverBase, RetryClock
 from .errors import WorqrError
+from .model import WorkerState
 
 T = TypeVar("T")
 
@@ -39,8 +41,10 @@ class AsyncioDriver(DriverBase):
 
     def _init_tasks(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._kept: set[asyncio.Task[Any]] = set()  # cleanups: close() awaits, never cancels
         self._loop: asyncio.AbstractEventLoop | None = None
         self._beating: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[Any] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._requests: asyncio.Queue[tuple[str, asyncio.Event]] = asyncio.Queue()
 
@@ -96,9 +100,25 @@ class AsyncioDriver(DriverBase):
             await self._redis.script_load(c.script.source)
             return await self._redis.evalsha(*self._script_args(c))
 
+    async def _settled(self, op: Op[list[Process]]) -> list[Process]:
+        """Run a dequeue so that cancelling the caller cannot strand what it took: the call
+        goes on, shielded; if the caller was cancelled meanwhile, what it took goes back to
+        the front (give_back) instead of sitting in this live worker's record unseen."""
+        call = asyncio.ensure_future(self._run(op))
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            call.add_done_callback(self._give_back)
+            raise
+
+    def _give_back(self, call: asyncio.Future[list[Process]]) -> None:
+        if not call.cancelled() and call.exception() is None and call.result():
+            self._spawn(self._guard(self._core.give_back(call.result())))
+
     # ---- background tasks -------------------------------------------------------------------
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run ``coro`` as a task of this client's loop, from that loop or any thread."""
+    def _spawn(self, coro: Coroutine[Any, Any, Any], keep: bool = False) -> None:
+        """Run ``coro`` as a task of this client's loop, from that loop or any thread.
+        ``keep``: close() lets it finish (bounded) rather than cancel it half-way."""
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -108,14 +128,18 @@ class AsyncioDriver(DriverBase):
             coro.close()
             return
         if running is not loop:
-            asyncio.run_coroutine_threadsafe(coro, loop)
+            asyncio.run_coroutine_threadsafe(self._spawned(coro, keep), loop)
             return
+        tasks = self._kept if keep else self._tasks
         task = loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
-    def _schedule_cleanup(self) -> None:
-        self._spawn(self._guard(self._core.cleanup()))
+    async def _spawned(self, coro: Coroutine[Any, Any, Any], keep: bool) -> None:
+        self._spawn(coro, keep)
+
+    def _schedule_cleanup(self, worker: WorkerState) -> None:
+        self._spawn(self._guard(self._core.cleanup(worker)), keep=True)
 
     async def _guard(self, op: Op[Any], retry: bool = True) -> Any:
         try:
@@ -133,8 +157,14 @@ class AsyncioDriver(DriverBase):
             due = max(due + interval, time.monotonic())
             await asyncio.sleep(due - time.monotonic())
             w = self._core.worker
-            if w.id is not None and w.failed is None:
-                await self._guard(self._core.beat(), retry=False)  # the next beat is the retry
+            # the next beat is the retry; a won turn starts a scan, apart from the heartbeats
+            if w.id is None or w.failed is not None:
+                continue
+            turn = await self._guard(self._core.beat(), retry=False)
+            if turn and (self._supervisor is None or self._supervisor.done()):
+                self._supervisor = asyncio.create_task(
+                    self._guard(self._core.supervise(), retry=False), name="worqr-supervisor"
+                )
 
     async def _subscribe(self, channel: str) -> None:
         done = asyncio.Event()

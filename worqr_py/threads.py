@@ -8,6 +8,7 @@ from __future__ import annotations
 import queue as stdqueue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from .calls import Call, Op, Step
 from .driver import RETRYABLE, DriverBase, RetryClock, log
 from .errors import WorqrError
+from .model import WorkerState
 
 T = TypeVar("T")
 
@@ -58,9 +60,14 @@ class ThreadedDriver(DriverBase):
     def _init_threads(self) -> None:
         self._closing = threading.Event()
         self._beating: threading.Thread | None = None
+        self._supervisor: threading.Thread | None = None
+        self._supervise = threading.Event()  # set when this worker won the supervision turn
         self._listener: threading.Thread | None = None
         self._requests: stdqueue.SimpleQueue[tuple[str, threading.Event]] = stdqueue.SimpleQueue()
-        self._local = threading.local()  # each thread's own connection for single calls
+        # Connections for single calls, checked out of the pool once and kept here while idle:
+        # one per call in flight at once (a thread pool of 8 callers holds at most 8), never
+        # one per thread that ever called, so short-lived threads leak nothing.
+        self._idle: deque[Any] = deque()
 
     @staticmethod
     def _handler_raised(exc: Exception) -> None:
@@ -108,35 +115,45 @@ class ThreadedDriver(DriverBase):
         return replies
 
     def _call(self, c: Call) -> Any:
-        """One call on this thread's own connection, without the pool round trip of a
+        """One call on an idle connection of our own, without the pool round trip of a
         redis-py command (the hot path: about a third faster per task). An error reply leaves
-        the connection usable; anything else drops it, and the next call reconnects."""
-        conn = self._connection()
+        the connection usable; anything else disconnects it and hands it back to the pool, so
+        the next call gets a fresh one (behind Sentinel: to the current master)."""
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            conn = self._checkout()
         words = ("EVALSHA", *self._script_args(c)) if c.script else c.args
         try:
-            conn.send_command(*words)
-            return conn.read_response()
-        except NoScriptError:
-            assert c.script is not None
-            self._redis.script_load(c.script.source)
-            conn.send_command(*words)
-            return conn.read_response()
+            try:
+                conn.send_command(*words)
+                reply = conn.read_response()
+            except NoScriptError:
+                assert c.script is not None
+                self._redis.script_load(c.script.source)
+                conn.send_command(*words)
+                reply = conn.read_response()
         except ResponseError:
+            self._idle.append(conn)
             raise
         except BaseException:
             conn.disconnect()
+            self._redis.connection_pool.release(conn)
             raise
+        self._idle.append(conn)
+        return reply
 
-    def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            pool = self._redis.connection_pool
-            try:
-                conn = pool.get_connection()
-            except TypeError:  # redis-py 5 wants a command name
-                conn = pool.get_connection("EVALSHA")
-            self._local.conn = conn
-        return conn
+    def _checkout(self) -> Any:
+        pool = self._redis.connection_pool
+        try:
+            return pool.get_connection()
+        except TypeError:  # redis-py 5 wants a command name
+            return pool.get_connection("EVALSHA")
+
+    def _release_idle(self) -> None:
+        """Give our idle connections back to the pool (on close)."""
+        while self._idle:
+            self._redis.connection_pool.release(self._idle.pop())
 
     # ---- background threads ---------------------------------------------------------------
     def _thread(self, target: Callable[[], None], name: str) -> threading.Thread:
@@ -144,8 +161,8 @@ class ThreadedDriver(DriverBase):
         t.start()
         return t
 
-    def _schedule_cleanup(self) -> None:
-        self._thread(lambda: self._guard(self._core.cleanup()), "worqr-cleanup")
+    def _schedule_cleanup(self, worker: WorkerState) -> None:
+        self._thread(lambda: self._guard(self._core.cleanup(worker)), "worqr-cleanup")
 
     def _guard(self, op: Op[Any], retry: bool = True) -> Any:
         try:
@@ -164,8 +181,19 @@ class ThreadedDriver(DriverBase):
             if self._closing.wait(due - time.monotonic()):
                 return
             w = self._core.worker
-            if w.id is not None and w.failed is None:
-                self._guard(self._core.beat(), retry=False)  # the next beat is the retry
+            # the next beat is the retry; a won turn wakes the supervisor thread
+            if w.id is not None and w.failed is None and self._guard(self._core.beat(), False):
+                self._supervise.set()
+
+    def _supervise_loop(self) -> None:
+        """Scan for dead workers whenever the heartbeat thread won the turn: apart from the
+        heartbeats, so reaping a thousand dead workers never delays this worker's own."""
+        while True:
+            self._supervise.wait()
+            if self._closing.is_set():
+                return
+            self._supervise.clear()
+            self._guard(self._core.supervise(), retry=False)
 
     def _subscribe(self, channel: str) -> None:
         done = threading.Event()

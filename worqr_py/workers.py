@@ -13,6 +13,10 @@ from .base import CoreBase
 from .calls import Op, command, script, text, texts
 from .model import FAIL_CALLED, WorkerState
 
+SCAN_CHUNK = 1000  # heartbeat keys per MGET while looking for dead workers
+REAP_BATCH = 100  # dead workers reaped per three pipelined round trips
+REAP_PER_TURN = 1000  # dead workers one supervision turn reaps; the next turn goes on
+
 
 class WorkerOps(CoreBase):
     """start_worker, start_work, stop_work, fail_worker, and the heartbeat/supervision steps."""
@@ -33,7 +37,7 @@ class WorkerOps(CoreBase):
             script(S.REGISTER, [self.keys.workers, self.keys.heartbeat(wid)], [wid, ttl]),
             command("INFO", "server"),
         ]
-        self.run_id = _run_id(info)
+        self._saw_run_id(_run_id(info))
         deadline = (
             math.inf if permanent else sent + self.options.heartbeat_ttl - self.options.margin
         )
@@ -41,14 +45,16 @@ class WorkerOps(CoreBase):
         return wid
 
     def start_work(self, queue: str) -> Op[None]:
-        """Join the queue's worker set (SADD), then record the queue under the live worker
-        (join.lua); if the heartbeat is already gone, undo with unwork and fail."""
+        """Join a queue, in one pipeline: record the queue under the live worker (join.lua,
+        refused once its heartbeat is gone), join the queue's worker set (SADD), and check
+        that it is still alive (join.lua again). Whatever a dying worker and a reclaiming peer
+        interleave, the worker never stays in the set unseen by the reclaim: if either check
+        fails it undoes the join itself (unwork) and fails."""
         k = self._queue(queue)
         wid = self._alive()
-        yield command("SADD", k.w, wid)
-        if not (
-            yield script(S.JOIN, [self.keys.heartbeat(wid), self.keys.working_queues(wid)], [queue])
-        ):
+        join = script(S.JOIN, [self.keys.heartbeat(wid), self.keys.working_queues(wid)], [queue])
+        first, _, second = yield [join, command("SADD", k.w, wid), join]
+        if not (first and second):
             yield self._unwork(k, wid, 0)
             raise self._fail("heartbeat key expired")
         self.worker.queues.add(queue)
@@ -62,6 +68,7 @@ class WorkerOps(CoreBase):
         replies = yield [
             self._unwork(k, wid, 0),
             command("SREM", self.keys.working_queues(wid), queue),
+            command("SADD", self.keys.queues, queue),
         ]
         for pid in [p for p, proc in w.held.items() if proc.queue == queue]:
             del w.held[pid]
@@ -77,88 +84,129 @@ class WorkerOps(CoreBase):
             self.worker.cleaned = True
             if self.worker.failed is None:
                 self._fail(FAIL_CALLED)
-            return (yield from self._deregister(wid, "fail", 0))
+            return (yield from self._deregister([wid], "fail", 0))
         wid = v.name(worker_id, "worker_id")
-        return (yield from self._deregister(wid, "fail", self.options.dead_after))
+        return (yield from self._deregister([wid], "fail"))
 
-    def cleanup(self) -> Op[int]:
-        """The Redis side of this worker's own failure, once: what a driver runs in the
-        background after a ``failed`` notification (fail_worker does it inline)."""
-        w = self.worker
+    def cleanup(self, w: WorkerState) -> Op[int]:
+        """The Redis side of the failure of worker ``w`` (this instance's, as it was when it
+        failed), once: what a driver runs in the background after a ``cleanup`` notification
+        (fail_worker does it inline). Bound to ``w``, never to whatever worker this instance
+        has registered since."""
         if w.id is None or w.cleaned:
             return 0
         w.cleaned = True
-        return (yield from self._deregister(w.id, "fail", self.options.dead_after))
+        return (yield from self._deregister([w.id], "fail"))
 
-    def reap(self, worker_id: str) -> Op[int]:
-        """A peer's reclaim of a worker whose heartbeat is gone (nothing if it is alive)."""
-        return (yield from self._deregister(worker_id, "reap", self.options.dead_after))
-
-    def beat(self) -> Op[None]:
-        """One heartbeat: ``SET hb XX PX ttl`` plus a ``SET NX PX`` try for the supervision
-        turn, in one round trip; the turn's holder then scans the workers (supervise)."""
+    def beat(self) -> Op[bool]:
+        """One heartbeat: ``SET hb XX PX ttl`` (a permanent worker: ``SET hb 0 XX``, which
+        only checks that no one failed it) plus a ``SET NX PX`` try for the supervision turn,
+        in one round trip. Returns whether this worker won the turn: the driver then runs
+        ``supervise`` apart, so a long scan never delays a heartbeat."""
         w = self.worker
         if not self._check():
-            return
+            return False
         wid = w.id
         assert wid is not None
         sent = time.monotonic()
-        turn_ms = max(1, round(self.options.heartbeat_interval * 900))
+        turn_ms = self._turn_ms()
         ttl = self.options.ttl_ms
-        take_turn = command("SET", self.keys.supervisor, wid, "NX", "PX", turn_ms)
-        if w.permanent:  # nothing to refresh; it still takes its turns supervising peers
-            if (yield take_turn):
-                yield from self.supervise()
-            return
+        refresh = (
+            command("SET", self.keys.heartbeat(wid), 0, "XX")
+            if w.permanent
+            else command("SET", self.keys.heartbeat(wid), ttl, "XX", "PX", ttl)
+        )
         alive, turn = yield [
-            command("SET", self.keys.heartbeat(wid), ttl, "XX", "PX", ttl),
-            take_turn,
+            refresh,
+            command("SET", self.keys.supervisor, wid, "NX", "PX", turn_ms),
         ]
         if w is not self.worker or w.failed is not None:
-            return
+            return False
         if not alive:
             yield from self._lost_heartbeat()
-            return
-        w.deadline = sent + self.options.heartbeat_ttl - self.options.margin
-        if turn:
-            yield from self.supervise()
+            return False
+        if not w.permanent:
+            w.deadline = sent + self.options.heartbeat_ttl - self.options.margin
+        return bool(turn)
 
     def supervise(self) -> Op[int]:
-        """Find registered workers whose heartbeat is gone (SMEMBERS + one MGET) and reap them.
-        Returns how many tasks went back."""
+        """Find registered workers whose heartbeat is gone (SMEMBERS, then MGETs of at most
+        ``SCAN_CHUNK`` keys) and reap up to ``REAP_PER_TURN`` of them, ``REAP_BATCH`` at a time in
+        three pipelined round trips per batch, renewing the turn before each batch (and stopping
+        if it was lost). Runs apart from the heartbeat. Returns how many tasks went back."""
         me = self.worker.id
-        others = [
-            x for x in sorted(texts((yield command("SMEMBERS", self.keys.workers)))) if x != me
-        ]
-        if not others:
+        if me is None:
             return 0
-        beats = yield command("MGET", *[self.keys.heartbeat(x) for x in others])
+        members = texts((yield command("SMEMBERS", self.keys.workers)))
+        others = [x for x in sorted(members) if x != me]
+        dead: list[str] = []
+        for i in range(0, len(others), SCAN_CHUNK):
+            chunk = others[i : i + SCAN_CHUNK]
+            beats = yield command("MGET", *[self.keys.heartbeat(x) for x in chunk])
+            dead += [wid for wid, hb in zip(chunk, beats, strict=True) if hb is None]
+            if len(dead) >= REAP_PER_TURN:
+                break
         total = 0
-        for wid, hb in zip(others, beats, strict=True):
-            if hb is None:
-                total += yield from self.reap(wid)
+        renew = script(S.RENEW_TURN, [self.keys.supervisor], [me, self._turn_ms()])
+        for i in range(0, min(len(dead), REAP_PER_TURN), REAP_BATCH):
+            if not (yield renew):
+                break
+            total += yield from self._deregister(dead[i : i + REAP_BATCH], "reap")
         return total
+
+    def _turn_ms(self) -> int:
+        return max(1, round(self.options.heartbeat_interval * 900))
 
     def _lost_heartbeat(self) -> Op[None]:
         """The heartbeat key is gone: fail, saying whether Redis restarted without its data
         (its run_id changed), which is also reported as a ``redis_restarted`` event."""
-        run_id = _run_id((yield command("INFO", "server")))
-        if self.run_id and run_id and run_id != self.run_id:
-            self.notify("redis_restarted", self.run_id, run_id)
-            self.run_id = run_id
+        if self._saw_run_id(_run_id((yield command("INFO", "server")))):
             self._fail("Redis restarted without its data (run_id changed)")
         else:
             self._fail("heartbeat key expired")
 
-    def _deregister(self, wid: str, mode: str, dead_after: int) -> Op[int]:
-        hb, wq = self.keys.heartbeat(wid), self.keys.working_queues(wid)
-        queues = yield script(S.DEREGISTER, [hb, wq], [mode])
-        if queues is None:
-            return 0
-        qkeys = [self.keys.queue(q) for q in sorted(texts(queues))]
-        replies = (yield [self._unwork(k, wid, dead_after) for k in qkeys]) if qkeys else []
-        yield script(S.FORGET, [self.keys.workers, wq], [wid])
-        for k, reply in zip(qkeys, replies, strict=True):
+    def _saw_run_id(self, run_id: str | None) -> bool:
+        """Compare Redis' run_id with the one this instance saw last, whatever happened in
+        between (a self-fence and a new registration included): a change is a restart,
+        reported once as ``redis_restarted``. Returns whether it changed."""
+        old, changed = self.run_id, bool(self.run_id and run_id and run_id != self.run_id)
+        self.run_id = run_id or self.run_id
+        if changed:
+            self.notify("redis_restarted", old, run_id)
+        return changed
+
+    def _deregister(self, wids: list[str], mode: str, dead_after: int | None = None) -> Op[int]:
+        """Fail (``mode="fail"``) or reap (``"reap"``: only those whose heartbeat is gone)
+        the workers ``wids``: deregister.lua for each, then unwork.lua for each of their
+        queues (and the queue listed again, as a return may re-create it), then forget.lua for
+        each: three pipelined round trips, however many workers. Returns how many tasks went
+        back to their queues."""
+        dead_after = self.options.dead_after if dead_after is None else dead_after
+        found = yield [
+            script(
+                S.DEREGISTER,
+                [self.keys.heartbeat(wid), self.keys.working_queues(wid)],
+                [mode],
+            )
+            for wid in wids
+        ]
+        pairs = [
+            (wid, self.keys.queue(q))
+            for wid, queues in zip(wids, found, strict=True)
+            if queues is not None
+            for q in sorted(texts(queues))
+        ]
+        calls = []
+        for wid, k in pairs:
+            calls += [self._unwork(k, wid, dead_after), command("SADD", self.keys.queues, k.queue)]
+        replies = (yield calls)[0::2] if calls else []
+        gone = [wid for wid, queues in zip(wids, found, strict=True) if queues is not None]
+        if gone:
+            yield [
+                script(S.FORGET, [self.keys.workers, self.keys.working_queues(wid)], [wid])
+                for wid in gone
+            ]
+        for (wid, k), reply in zip(pairs, replies, strict=True):
             for task in texts(reply[1:]):
                 self.notify("dead", k.queue, task)
             if mode == "reap":

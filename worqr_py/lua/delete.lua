@@ -7,7 +7,7 @@
   Returns: the number of tasks dropped.
 ]]
 local n = redis.call('LLEN', KEYS[1])
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('UNLINK', KEYS[1], KEYS[2])
 local locks = redis.call('HGETALL', KEYS[3])
 for i = 1, #locks, 2 do
   if locks[i + 1] == 'q' or locks[i + 1] == 'r' then redis.call('HDEL', KEYS[3], locks[i]) end

@@ -6,7 +6,7 @@
 ]]
 if ARGV[1] == 'all' then
   local n = redis.call('LLEN', KEYS[1])
-  redis.call('DEL', KEYS[1])
+  redis.call('UNLINK', KEYS[1])
   return n
 end
 return redis.call('LREM', KEYS[1], 0, ARGV[2])

@@ -9,7 +9,7 @@
 local moved = {}
 if ARGV[2] == 'all' then
   moved = redis.call('LRANGE', KEYS[1], 0, -1)
-  redis.call('DEL', KEYS[1])
+  redis.call('UNLINK', KEYS[1])
 else
   local n = redis.call('LREM', KEYS[1], 0, ARGV[3])
   for i = 1, n do moved[i] = ARGV[3] end

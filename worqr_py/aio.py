@@ -244,14 +244,22 @@ class AsyncWorqr(AsyncioDriver):
         """Call ``handler(type, message)`` (a function or a coroutine function) for the
         queue's events: ``work``, ``cancel``, ``delete``. See ``Worqr.on``."""
         if self._add_handler(queue, handler):
-            await self._subscribe(self._core.channel(queue))
+            try:
+                await self._subscribe(self._core.channel(queue))
+            except BaseException:
+                self._drop_handler(queue, handler)
+                raise
         if queue in self._core.worker.queues:
             self._announce(await self._run(self._core.pending_work(queue)))
 
     @doc(DONE_DOC)
     async def on_done(self, queue: str, handler: Callable[[dict[str, Any]], Any]) -> None:
         if self._add_done_handler(queue, handler):
-            await self._subscribe(self._core.keys.queue(queue).done)
+            try:
+                await self._subscribe(self._core.keys.queue(queue).done)
+            except BaseException:
+                self._drop_handler(queue, handler, done=True)
+                raise
             await self._run(self._core.listen_done([queue]))
 
     def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:

@@ -16,7 +16,12 @@ from typing import Any, TypeVar
 
 from pyee.base import EventEmitter
 from redis.backoff import NoBackoff
-from redis.exceptions import BusyLoadingError, NoScriptError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    BusyLoadingError,
+    NoScriptError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
@@ -35,6 +40,8 @@ Done events have a channel of their own, subscribed only once such a handler exi
 workers that never listen for them receive nothing."""
 
 RETRYABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
+# ConnectionErrors in redis-py that waiting cannot cure: raised at once with the server's message
+FATAL = (AuthenticationError, AuthorizationError)
 NO_RETRY = Retry(NoBackoff(), 0)  # our own data clients: the drivers retry, with jitter
 # Our own connections never wait forever on a silently dead peer (packets dropped, no RST):
 # redis-py before 6 had no default socket timeout. No command we send blocks on the server.
@@ -110,6 +117,8 @@ class DriverBase:
         self._handlers.add_listener("error", self._error)
         self._core = Core(options, self._notify)
         self._channels: dict[str, str] = {}  # channel -> queue, for every subscribed queue
+        self._refused: dict[Any, BaseException] = {}  # subscribe request -> fatal error
+        self._logged: set[tuple[str, str]] = set()  # errors whose traceback was logged
         self._done: dict[str, str] = {}  # done channel -> queue
 
     @property
@@ -149,7 +158,7 @@ class DriverBase:
             if event != "error" or self.events.listeners("error"):
                 self.events.emit(event, *args)
             else:
-                log.error("worqr_py background error: %r", args[0] if args else None)
+                self._log_error(args[0] if args else None)
         except Exception as exc:  # a user's event handler raised
             if event == "error":
                 log.exception("worqr_py error handler raised")
@@ -158,6 +167,29 @@ class DriverBase:
 
     def _error(self, exc: BaseException) -> None:
         self._emit("error", exc)
+
+    def _log_error(self, exc: Any) -> None:
+        """Log a background error (when no ``error`` handler is set) with its type and
+        message, and its traceback the first time that type and message are seen."""
+        seen = (type(exc).__name__, str(exc))
+        first = seen not in self._logged and len(self._logged) < 100
+        self._logged.add(seen)
+        log.error("worqr_py background error: %s: %s", *seen, exc_info=exc if first else None)
+
+    def _refuse(self, waiting: dict[str, list[Any]], exc: BaseException) -> None:
+        """A subscribe failed in a way retrying cannot cure (bad credentials): every caller
+        waiting for a subscription gets that error at once."""
+        for requests in waiting.values():
+            for done in requests:
+                self._refused[done] = exc
+                done.set()
+        waiting.clear()
+
+    def _drop_handler(self, queue: str, handler: Callable[..., Any], done: bool = False) -> None:
+        """Undo ``_add_handler``/``_add_done_handler`` after its subscribe failed."""
+        keys = self._core.keys.queue(queue)
+        self._handlers.remove_listener(f"{'d' if done else 'q'}:{queue}", handler)
+        (self._done if done else self._channels).pop(keys.done if done else keys.ev, None)
 
     def _add_handler(self, queue: str, handler: Callable[[str, str], Any]) -> bool:
         """Register a queue handler; True if the queue's channel still needs subscribing."""

@@ -77,6 +77,10 @@ class EmbeddedRedis:
     def pings(self) -> bool:
         try:
             return bool(redis.Redis(port=self.port, socket_timeout=0.5).ping())
+        except redis.AuthenticationError:  # it answers; it wants a password (--requirepass)
+            return True
+        except redis.ResponseError as exc:  # older redis-py: NOAUTH as a plain error reply
+            return "NOAUTH" in str(exc)
         except redis.RedisError:
             return False
 

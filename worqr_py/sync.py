@@ -239,14 +239,22 @@ class Worqr(ThreadedDriver):
         channel and, on a worked queue, announces the work already queued. Handlers run on
         the listener thread; an exception goes to the ``error`` event."""
         if self._add_handler(queue, handler):
-            self._subscribe(self._core.channel(queue))
+            try:
+                self._subscribe(self._core.channel(queue))
+            except BaseException:
+                self._drop_handler(queue, handler)
+                raise
         if queue in self._core.worker.queues:
             self._announce(self._run(self._core.pending_work(queue)))
 
     @doc(DONE_DOC)
     def on_done(self, queue: str, handler: Callable[[dict[str, Any]], Any]) -> None:
         if self._add_done_handler(queue, handler):
-            self._subscribe(self._core.keys.queue(queue).done)
+            try:
+                self._subscribe(self._core.keys.queue(queue).done)
+            except BaseException:
+                self._drop_handler(queue, handler, done=True)
+                raise
             self._run(self._core.listen_done([queue]))
 
     def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:

@@ -15,7 +15,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from .calls import Call, Op, Step
 from .core import Process
-from .driver import RETRYABLE, DriverBase, RetryClock
+from .driver import FATAL, RETRYABLE, DriverBase, RetryClock
 from .errors import WorqrError
 from .model import WorkerState
 
@@ -68,7 +68,9 @@ class AsyncioDriver(DriverBase):
         while True:
             try:
                 return await self._exec(step)
-            except RETRYABLE:
+            except RETRYABLE as exc:
+                if isinstance(exc, FATAL):
+                    raise
                 clock = clock or RetryClock(self._core.options.retry_timeout if retry else 0)
                 delay = clock.delay()
                 if delay is None or self._closing:
@@ -177,6 +179,9 @@ class AsyncioDriver(DriverBase):
                 await asyncio.wait_for(done.wait(), wait)
             except asyncio.TimeoutError:
                 raise WorqrError(f"could not subscribe to {channel!r} within {wait:g} s") from None
+            refused = self._refused.pop(done, None)
+            if refused is not None:
+                raise refused
 
     async def _listen(self) -> None:
         ps = _PubSub(self._sub.connection_pool)
@@ -196,6 +201,9 @@ class AsyncioDriver(DriverBase):
                         pending = []
                     message = await ps.get_message(timeout=0.05)
                 except (RedisError, OSError) as exc:  # Redis away: say so, pause, go on
+                    if isinstance(exc, FATAL):  # bad credentials: the callers hear it now
+                        self._refuse(waiting, exc)
+                        pending = []
                     self._error(exc)
                     await asyncio.sleep(self._pause())
                     continue

@@ -17,7 +17,7 @@ from redis.client import PubSub
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from .calls import Call, Op, Step
-from .driver import RETRYABLE, DriverBase, RetryClock, log
+from .driver import FATAL, RETRYABLE, DriverBase, RetryClock, log
 from .errors import WorqrError
 from .model import WorkerState
 
@@ -93,7 +93,9 @@ class ThreadedDriver(DriverBase):
         while True:
             try:
                 return self._exec(step)
-            except RETRYABLE:
+            except RETRYABLE as exc:
+                if isinstance(exc, FATAL):
+                    raise
                 clock = clock or RetryClock(self._core.options.retry_timeout if retry else 0)
                 delay = clock.delay()
                 if delay is None or self._closing.wait(delay):
@@ -203,6 +205,9 @@ class ThreadedDriver(DriverBase):
         wait = max(10.0, self._core.options.retry_timeout)
         if threading.current_thread() is not self._listener and not done.wait(wait):
             raise WorqrError(f"could not subscribe to {channel!r} within {wait:g} s")
+        refused = self._refused.pop(done, None)
+        if refused is not None:
+            raise refused
 
     def _listen(self) -> None:
         ps = _PubSub(self._sub.connection_pool)
@@ -222,6 +227,9 @@ class ThreadedDriver(DriverBase):
                         pending = []
                     message = ps.get_message(timeout=0.05)
                 except (RedisError, OSError) as exc:  # Redis away: say so, pause, go on
+                    if isinstance(exc, FATAL):  # bad credentials: the callers hear it now
+                        self._refuse(waiting, exc)
+                        pending = []
                     self._error(exc)
                     self._closing.wait(self._pause())
                     continue

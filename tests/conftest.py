@@ -9,6 +9,7 @@ import contextlib
 import inspect
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,6 +31,19 @@ def worker(make: Callable[..., Any], *queues: str, **options: Any) -> Any:
     for q in queues:
         w.start_work(q)
     return w
+
+
+@pytest.fixture(autouse=True)
+def no_thread_outlives_its_test() -> Iterator[None]:
+    """Every thread a test starts (a client's heartbeat, listener, runner...) ends with it:
+    the test fails if one is still running 10 s after its teardown began."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 10
+    while left := [t for t in set(threading.enumerate()) - before if t.is_alive()]:
+        if time.monotonic() > deadline:
+            pytest.fail(f"threads outlived the test: {sorted(t.name for t in left)}")
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +98,7 @@ class Loop:
             await asyncio.wait(tasks, timeout=5) if tasks else None
 
         self.run(drain())
+        self.run(self.loop.shutdown_default_executor())  # to_thread's worker threads end too
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 

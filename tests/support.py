@@ -8,12 +8,14 @@ than skipping: testcontainers' Redis could not be SIGKILLed or paused from here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -74,3 +76,32 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(every)
+
+
+@contextlib.contextmanager
+def running(w: Any, queues: Any, handler: Callable[..., Any], **kw: Any) -> Iterator[Any]:
+    """``w.run(queues, handler, **kw)`` in a thread for the ``with`` block, which starts once
+    its worker is alive; on leaving, ``shutdown()`` and the thread must end (a test never
+    leaves a runner behind, pass or fail)."""
+    kw.setdefault("grace", 5)
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            w.run(queues, handler, **kw)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=target, name="test-runner", daemon=True)
+    t.start()
+    try:
+        wait_for(lambda: w.alive or not t.is_alive(), what="the runner's worker")
+        yield t
+    finally:
+        w.shutdown()
+        t.join(kw["grace"] + 10)
+        if t.is_alive():
+            w.shutdown(force=True)
+            t.join(5)
+    assert not t.is_alive(), "run() did not return after shutdown()"
+    assert not errors, errors

@@ -3,7 +3,6 @@ per task, and finishing many processes costs one round trip."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from worqr_py import Process
 
 from .conftest import FAST
-from .support import wait_for
+from .support import running, wait_for
 
 
 def reads(r: Any) -> int:
@@ -85,9 +84,7 @@ def test_a_busy_worker_costs_about_one_round_trip_per_task(
         if count == 1000:
             w.shutdown()
 
-    runner = threading.Thread(target=w.run, args=("q", handler), kwargs={"prefetch": prefetch})
-    runner.start()
-    wait_for(lambda: len(marks) == 2, timeout=30, what="900 tasks")
-    runner.join(30)
+    with running(w, "q", handler, prefetch=prefetch):
+        wait_for(lambda: len(marks) == 2, timeout=30, what="900 tasks")
     per_task = (marks[900] - marks[100]) / 800
     assert per_task <= most, per_task

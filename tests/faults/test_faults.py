@@ -18,7 +18,7 @@ import pytest
 
 from worqr_py import Worqr
 
-from ..support import RedisServer, redis_major, wait_for
+from ..support import RedisServer, redis_major, running, wait_for
 from .harness import ROOT, Fleet
 
 pytestmark = pytest.mark.faults
@@ -192,6 +192,7 @@ def test_6_a_poison_task_is_dead_lettered_and_the_rest_flows(fleet: Fleet, clien
     assert [e[3] for e in poison_starts] == ["1", "2", "3"]  # delivered max_deliveries times
 
 
+@pytest.mark.slow
 def test_7_soak_sigkill_half_sigterm_the_rest(fleet: Fleet, client: Worqr) -> None:
     work = tasks(5000)
     client.enqueue("jobs", work)
@@ -212,10 +213,14 @@ def test_7_soak_sigkill_half_sigterm_the_rest(fleet: Fleet, client: Worqr) -> No
     done = fleet.wait_done(work, timeout=60)
     assert set(done) == set(work)  # 0 lost
     killed_workers = {w for w, pid in fleet.pid_of().items() if pid in fleet.killed}
+    fenced = {  # workers that lost their heartbeat (not a graceful fail_worker)
+        e[1] for e in fleet.events() if e[0] == "failed" and e[2] != "fail_worker()"
+    }
     starts = fleet.started_by()
     dupes = [t for t, n in done.items() if n > 1]
-    for t in dupes:  # a duplicate always involves a SIGKILLed holder, never a SIGTERMed one
-        assert set(starts[t][:-1]) & killed_workers, (t, starts[t])
+    for t in dupes:  # a duplicate involves a SIGKILLed holder, or one that lost its
+        # heartbeat (a CPU stall on a busy machine); never a SIGTERMed holder that kept it
+        assert set(starts[t][:-1]) & (killed_workers | fenced), (t, starts[t])
     assert terminated and fleet.killed
 
 
@@ -260,10 +265,7 @@ def test_9_pubsub_killed_while_enqueuing_and_cancelling(sut: RedisServer, prefix
         if p.task == "first":
             gate.wait(10)  # hold the only slot while the subscriber is cut and we cancel
 
-    with Worqr(sut.url, prefix=prefix, poll_interval=60, **FAST) as w:
-        runner = threading.Thread(target=w.run, args=("jobs", handler))
-        runner.start()
-        wait_for(lambda: w.alive, what="the runner")
+    with Worqr(sut.url, prefix=prefix, poll_interval=60, **FAST) as w, running(w, "jobs", handler):
         r = sut.client()
         with Worqr(sut.url, prefix=prefix) as producer:
             producer.enqueue("jobs", "first")
@@ -274,8 +276,6 @@ def test_9_pubsub_killed_while_enqueuing_and_cancelling(sut: RedisServer, prefix
             assert producer.cancel_tasks("jobs", "cancel-me") == 1  # still queued: removed
             gate.set()
             wait_for(lambda: {"keep-1", "keep-2"} <= set(started), what="work after the kill")
-        w.shutdown()
-        runner.join(10)
     assert "cancel-me" not in started  # the cancel was honoured
 
 
@@ -318,19 +318,15 @@ def test_11_restart_without_persistence_is_reported_not_a_crash(
 ) -> None:
     restarted: list[tuple[str, str]] = []
     seen: list[str] = []
-    w = Worqr(sut.url, prefix=prefix, retry_timeout=20, **FAST)
-    w.events.on("redis_restarted", lambda old, new: restarted.append((old, new)))
-    runner = threading.Thread(target=w.run, args=("jobs", lambda p: seen.append(p.task)))
-    runner.start()
-    wait_for(lambda: w.alive, what="the runner")
-    sut.restart()  # all data lost
-    wait_for(lambda: restarted, timeout=10, what="the redis_restarted event")
-    with Worqr(sut.url, prefix=prefix) as producer:
-        producer.enqueue("jobs", "after-restart")
-        wait_for(lambda: seen == ["after-restart"], timeout=10, what="work after the restart")
-    w.shutdown()
-    runner.join(10)
-    w.close()
+    with Worqr(sut.url, prefix=prefix, retry_timeout=20, **FAST) as w:
+        w.events.on("redis_restarted", lambda old, new: restarted.append((old, new)))
+        w.events.on("error", lambda exc: None)  # Redis away for a moment: expected
+        with running(w, "jobs", lambda p: seen.append(p.task)):
+            sut.restart()  # all data lost
+            wait_for(lambda: restarted, timeout=20, what="the redis_restarted event")
+            with Worqr(sut.url, prefix=prefix) as producer:
+                producer.enqueue("jobs", "after-restart")
+                wait_for(lambda: seen == ["after-restart"], timeout=20, what="work after restart")
     assert restarted[0][0] != restarted[0][1]
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import selectors
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -105,3 +107,66 @@ def running(w: Any, queues: Any, handler: Callable[..., Any], **kw: Any) -> Iter
             t.join(5)
     assert not t.is_alive(), "run() did not return after shutdown()"
     assert not errors, errors
+
+
+class BlackholeProxy:
+    """A TCP proxy to a Redis on loopback whose ``freeze()`` makes every connection open at
+    that moment silently dead (nothing forwarded, no RST, as after a NAT or a firewall drops
+    a flow); connections opened afterwards work. Its threads end on ``close()``."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.port = self.listener.getsockname()[1]
+        self.frozen: set[int] = set()
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, name="proxy", daemon=True)]
+        self.threads[0].start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def freeze(self) -> None:
+        self.frozen.update(id(pair) for pair in self.pairs)
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            pair = (client, socket.create_connection(("127.0.0.1", self.target_port)))
+            self.pairs.append(pair)
+            t = threading.Thread(target=self._pump, args=(pair,), name="proxy-pump", daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _pump(self, pair: tuple[socket.socket, socket.socket]) -> None:
+        a, b = pair
+        with selectors.DefaultSelector() as sel:
+            sel.register(a, selectors.EVENT_READ, b)
+            sel.register(b, selectors.EVENT_READ, a)
+            while not self.stopping.is_set():
+                if id(pair) in self.frozen:  # read nothing, say nothing: a dead flow
+                    self.stopping.wait(0.05)
+                    continue
+                for key, _ in sel.select(0.05):
+                    try:
+                        data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                        if not data:
+                            return
+                        key.data.sendall(data)
+                    except OSError:
+                        return
+
+    def close(self) -> None:
+        self.stopping.set()
+        for t in self.threads:
+            t.join(5)
+        for a, b in self.pairs:
+            a.close()
+            b.close()
+        self.listener.close()

@@ -15,7 +15,7 @@ from worqr_py import AsyncWorqr, Process, Worqr
 from worqr_py.keys import Keys
 
 from .conftest import FAST, worker
-from .support import RedisServer, wait_for
+from .support import BlackholeProxy, RedisServer, running, wait_for
 
 DEBUG_OK = ("--enable-debug-command", "local")
 
@@ -345,3 +345,24 @@ def test_run_removes_its_handlers_when_it_returns(make: Any) -> None:
         t.join(10)
     assert len(target.events.listeners("failed")) == before
     assert target._handlers.listeners("q:q") == []
+
+
+def test_a_silently_dead_connection_is_replaced(make: Any, server: RedisServer) -> None:
+    """#11: every connection the worker has goes silently dead (packets dropped, no RST):
+    with our socket timeouts it notices, fences, reconnects and works again, on every
+    redis-py we allow (CI runs this on the oldest too)."""
+    proxy = BlackholeProxy(server.port)
+    try:
+        w = make(url=proxy.url, heartbeat_interval=0.2, heartbeat_ttl=1.0, poll_interval=0.5)
+        w.events.on("error", lambda exc: None)  # timeouts while the flows are dead: expected
+        producer = make()
+        done: list[str] = []
+        with running(w, "q", lambda p: done.append(p.task)):
+            producer.enqueue("q", "t1")
+            wait_for(lambda: done == ["t1"], what="t1")
+            proxy.freeze()
+            producer.enqueue("q", "t2")
+            wait_for(lambda: "t2" in done, timeout=60, what="t2, after reconnecting")
+        w.close()
+    finally:
+        proxy.close()

@@ -210,3 +210,19 @@ def test_dead_letter_commands(server: Any, r: Any, prefix: str) -> None:
     assert ok(worqr(server, prefix, "dead", "jobs")) == ""
     both = worqr(server, prefix, "dead", "jobs", "--purge", "--requeue")
     assert both.returncode != 0 and "not both" in both.stderr
+
+
+def test_a_password_in_the_url_is_never_printed(server: Any, prefix: str) -> None:
+    url = f"redis://alice:s3cret-pw@127.0.0.1:{free_port()}/0?password=qu3ry-pw"
+    done = worqr(server, prefix, "queues", url=url)  # nothing listens there
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "cannot reach Redis at redis://***@127.0.0.1" in out, out
+    assert "s3cret-pw" not in out and "qu3ry-pw" not in out and "alice" not in out, out
+
+
+def test_the_demo_does_not_print_a_password(prefix: str) -> None:
+    url = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"  # nothing listens: it starts its own
+    done = worqr(None, prefix, "demo", "--tasks", "6", "--workers", "2", "--ms", "1", url=url)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "No Redis at redis://***@127.0.0.1" in out and "s3cret-pw" not in out, out

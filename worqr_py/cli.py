@@ -22,6 +22,7 @@ from rich.table import Table
 
 from .errors import WorqrError
 from .model import Overview, Process
+from .redact import redact, redact_url
 from .state import render
 from .sync import Worqr
 
@@ -37,20 +38,21 @@ class Settings:
         try:
             return Worqr(self.url, prefix=self.prefix, **options)
         except ValueError as exc:
-            raise click.ClickException(f"bad --url or option: {exc}") from None
+            raise click.ClickException(redact(f"bad --url or option: {exc}")) from None
 
 
 class Cli(click.Group):
-    """Turns expected failures into one line on stderr and exit status 1."""
+    """Turns expected failures into one line on stderr and exit status 1, with any
+    credentials in a URL masked."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except redis.ConnectionError as exc:
-            url = ctx.params.get("url") or (ctx.obj and ctx.obj.url)
-            raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+            url = redact_url(str(ctx.params.get("url") or (ctx.obj and ctx.obj.url)))
+            raise click.ClickException(redact(f"cannot reach Redis at {url}: {exc}")) from None
         except (redis.RedisError, WorqrError, ValueError, TypeError) as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(redact(str(exc))) from None
 
 
 @click.group(cls=Cli)

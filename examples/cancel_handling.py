@@ -12,11 +12,10 @@ import threading
 import uuid
 
 from worqr_py import Process, Worqr
-from worqr_py.embedded import EmbeddedRedis
+from worqr_py.embedded import EmbeddedRedis, scrub
 
 
-def main(url: str) -> int:
-    prefix = f"cancel-example-{uuid.uuid4().hex[:8]}"
+def reports(url: str, prefix: str) -> int:
     cancelled: set[str] = set()
     started, finished = threading.Event(), threading.Event()
     outcome: dict[str, str] = {}
@@ -51,6 +50,14 @@ def main(url: str) -> int:
     worker.close()
     print(f"queued copies removed: {removed}; big-report: {outcome.get('big-report')}")
     return 0 if removed == 1 and outcome == {"big-report": "stopped early"} else 1
+
+
+def main(url: str) -> int:
+    prefix = f"cancel-example-{uuid.uuid4().hex[:8]}"
+    try:
+        return reports(url, prefix)
+    finally:
+        scrub(url, prefix)  # every key of that prefix: nothing left on your Redis
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import uuid
 import redis
 
 from worqr_py import Process, Worqr
-from worqr_py.embedded import EmbeddedRedis
+from worqr_py.embedded import EmbeddedRedis, scrub
 
 
 def worker(url: str, prefix: str) -> None:
@@ -32,8 +32,7 @@ def worker(url: str, prefix: str) -> None:
         w.run("jobs", job, grace=10)
 
 
-def main(url: str) -> int:
-    prefix = f"shutdown-example-{uuid.uuid4().hex[:8]}"
+def shutdown(url: str, prefix: str) -> int:
     r = redis.Redis.from_url(url, decode_responses=True)
     with Worqr(url, prefix=prefix) as w:
         w.enqueue("jobs", [f"job-{i}" for i in range(10)])
@@ -46,14 +45,20 @@ def main(url: str) -> int:
         code = child.wait(15)
         ledger = r.hgetall(f"{prefix}-ledger")
         left, workers = w.count_queue("jobs"), w.get_workers()
-        w.delete_queue("jobs")
-    r.delete(f"{prefix}-ledger")
     print(
         f"exit {code}; in flight at SIGTERM: {sorted(ledger)} -> {sorted(set(ledger.values()))}; "
         f"still queued: {left}; workers left registered: {len(workers)}"
     )
     ok = code == 0 and set(ledger.values()) == {"finished"} and left == 10 - len(ledger)
     return 0 if ok and not workers else 1
+
+
+def main(url: str) -> int:
+    prefix = f"shutdown-example-{uuid.uuid4().hex[:8]}"
+    try:
+        return shutdown(url, prefix)
+    finally:
+        scrub(url, prefix)  # every key of that prefix: nothing left on your Redis
 
 
 if __name__ == "__main__":

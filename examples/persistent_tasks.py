@@ -16,7 +16,7 @@ import uuid
 import redis
 
 from worqr_py import Process, Worqr
-from worqr_py.embedded import EmbeddedRedis
+from worqr_py.embedded import EmbeddedRedis, scrub
 
 CONNECTIONS = [f"db-{i}" for i in range(1, 6)]
 
@@ -58,8 +58,7 @@ def settle(w: Worqr, expect_owners: int) -> dict[str, list[str]]:
     raise SystemExit(f"connections not settled: {ownership(w)}")
 
 
-def main(url: str) -> int:
-    prefix = f"persistent-example-{uuid.uuid4().hex[:8]}"
+def connections(url: str, prefix: str) -> int:
     cmd = [sys.executable, __file__, "--owner", url, prefix]
     with Worqr(url, prefix=prefix) as w:
         w.enqueue("connections", CONNECTIONS)
@@ -78,8 +77,15 @@ def main(url: str) -> int:
                 c.send_signal(signal.SIGTERM)
             for c in children:
                 c.wait(10)
-            redis.Redis.from_url(url).delete(f"{prefix}-pids")
     return 0 if busiest.id[:8] not in after and all(len(t) <= 3 for t in after.values()) else 1
+
+
+def main(url: str) -> int:
+    prefix = f"persistent-example-{uuid.uuid4().hex[:8]}"
+    try:
+        return connections(url, prefix)
+    finally:
+        scrub(url, prefix)  # every key of that prefix: nothing left on your Redis
 
 
 if __name__ == "__main__":

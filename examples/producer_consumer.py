@@ -12,11 +12,10 @@ import threading
 import uuid
 
 from worqr_py import Process, Worqr
-from worqr_py.embedded import EmbeddedRedis
+from worqr_py.embedded import EmbeddedRedis, scrub
 
 
-def main(url: str) -> int:
-    prefix = f"orders-example-{uuid.uuid4().hex[:8]}"
+def orders(url: str, prefix: str) -> int:
     shipped: list[str] = []
     lock = threading.Lock()
 
@@ -36,6 +35,14 @@ def main(url: str) -> int:
     consumer.close()
     print(f"shipped {len(shipped)} orders ({len(set(shipped))} distinct), {left} left")
     return 0 if sorted(shipped) == sorted(f"order-{i}" for i in range(20)) else 1
+
+
+def main(url: str) -> int:
+    prefix = f"orders-example-{uuid.uuid4().hex[:8]}"
+    try:
+        return orders(url, prefix)
+    finally:
+        scrub(url, prefix)  # every key of that prefix: nothing left on your Redis
 
 
 if __name__ == "__main__":

@@ -12,13 +12,12 @@ import uuid
 from collections import Counter
 
 from worqr_py import Worqr
-from worqr_py.embedded import EmbeddedRedis
+from worqr_py.embedded import EmbeddedRedis, scrub
 
 TASKS = [f"job-{n}" for n in range(200)]
 
 
-def main(url: str) -> int:
-    prefix = f"quickstart-{uuid.uuid4().hex[:8]}"  # a namespace of our own on your Redis
+def quickstart(url: str, prefix: str) -> int:
     done: Counter[str] = Counter()
     by_worker: Counter[str] = Counter()
     all_done = threading.Event()
@@ -51,6 +50,14 @@ def main(url: str) -> int:
         f"left in queue: {left}, by worker: {dict(by_worker)}"
     )
     return 0 if finished and set(done) == set(TASKS) else 1
+
+
+def main(url: str) -> int:
+    prefix = f"quickstart-{uuid.uuid4().hex[:8]}"  # a namespace of our own on your Redis
+    try:
+        return quickstart(url, prefix)
+    finally:
+        scrub(url, prefix)  # every key of that prefix: nothing left on your Redis
 
 
 if __name__ == "__main__":

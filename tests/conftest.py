@@ -17,6 +17,8 @@ import pytest
 import redis
 
 from worqr_py import AsyncWorqr, Worqr
+from worqr_py.embedded import redis_binary, server_version
+from worqr_py.errors import WorqrError
 
 from .support import RedisServer
 
@@ -44,6 +46,27 @@ def no_thread_outlives_its_test() -> Iterator[None]:
         if time.monotonic() > deadline:
             pytest.fail(f"threads outlived the test: {sorted(t.name for t in left)}")
         time.sleep(0.02)
+
+
+def server_line() -> str:
+    """Which server the tests start (a venv or PATH can hold several), and its version."""
+    try:
+        binary = redis_binary()
+    except WorqrError as exc:
+        return f"redis-server: none ({exc})"
+    version = ".".join(map(str, server_version(binary))) or "unknown version"
+    return f"redis-server: {binary} ({version}; $WORQR_REDIS_SERVER chooses another)"
+
+
+def pytest_report_header() -> str:
+    return server_line()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With ``-q`` pytest shows no header: say which server anyway, first."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and session.config.get_verbosity() < 0:
+        reporter.write_line(server_line())
 
 
 @pytest.fixture(scope="session")

@@ -28,3 +28,11 @@ def slow(p: Process) -> None:
 
 
 not_callable = 42
+
+
+def fail_or_slow(p: Process) -> None:
+    """Raise for a task starting with "bad" (returned to the front, or dead-lettered); else
+    as ``slow``."""
+    if p.task.startswith("bad"):
+        raise RuntimeError(f"cannot do {p.task}")
+    slow(p)

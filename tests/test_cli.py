@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from worqr_py.embedded import free_port
+from worqr_py.keys import Keys
 
 from .support import wait_for
 
@@ -116,9 +117,9 @@ def start_worker(
             "-q",
             "jobs",
             "--heartbeat-interval",
-            "0.1",
+            "0.2",
             "--heartbeat-ttl",
-            "0.5",
+            "2",  # a CPU stall on a loaded machine must not fence it: the test counts runs
             *extra,
         ],
         cwd=ROOT,
@@ -210,3 +211,115 @@ def test_dead_letter_commands(server: Any, r: Any, prefix: str) -> None:
     assert ok(worqr(server, prefix, "dead", "jobs")) == ""
     both = worqr(server, prefix, "dead", "jobs", "--purge", "--requeue")
     assert both.returncode != 0 and "not both" in both.stderr
+
+
+def test_a_password_in_the_url_is_never_printed(server: Any, prefix: str) -> None:
+    url = f"redis://alice:s3cret-pw@127.0.0.1:{free_port()}/0?password=qu3ry-pw"
+    done = worqr(server, prefix, "queues", url=url)  # nothing listens there
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "cannot reach Redis at redis://***@127.0.0.1" in out, out
+    assert "s3cret-pw" not in out and "qu3ry-pw" not in out and "alice" not in out, out
+
+
+def test_the_demo_does_not_print_a_password(prefix: str) -> None:
+    url = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"  # nothing listens: it starts its own
+    done = worqr(None, prefix, "demo", "--tasks", "6", "--workers", "2", "--ms", "1", url=url)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "No Redis at redis://***@127.0.0.1" in out and "s3cret-pw" not in out, out
+
+
+def cli_worker(url: str, prefix: str, target: str, *extra: str, env: dict[str, str]) -> Any:
+    """``worqr worker TARGET -q jobs`` with heartbeats slow enough for a loaded machine."""
+    cli = [sys.executable, "-m", "worqr_py", "--url", url, "--prefix", prefix]
+    beats = ["--heartbeat-interval", "0.2", "--heartbeat-ttl", "5"]
+    return subprocess.Popen(
+        [*cli, "worker", target, "-q", "jobs", *beats, *extra],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_worker_logs_what_it_runs_and_a_clean_stop_is_info(servers: Any, prefix: str) -> None:
+    guarded = servers()
+    guarded.client().config_set("requirepass", "pw-s3cret")
+    url = f"redis://:pw-s3cret@127.0.0.1:{guarded.port}/0"
+    r = guarded.client(password="pw-s3cret", decode_responses=True)
+    r.rpush(Keys(prefix).queue("jobs").q, "t1")
+    env = {"TEST_LEDGER_URL": url, "TEST_LEDGER": f"{prefix}-ledger"}
+    proc = cli_worker(url, prefix, "tests.handlers:record", "--poll-interval", "0.7", env=env)
+    try:  # a recorded task: the worker is running (and handles SIGTERM)
+        wait_for(lambda: r.hget(f"{prefix}-ledger", "t1"), timeout=15, what="t1 recorded")
+        wid = r.smembers(f"{{{prefix}}}:workers")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    (worker_id,) = wid
+    start = re.search(
+        r"INFO worqr_py\.cli: worker (\w+) runs tests\.handlers:record on jobs at (\S+)", err
+    )
+    assert start and start.groups() == (worker_id, f"redis://***@127.0.0.1:{guarded.port}/0"), err
+    assert "poll 0.7s" in err and "ttl 5s" in err, err
+    assert re.search(rf"INFO worqr_py\.cli: worker {worker_id} left its queues", err), err
+    assert "pw-s3cret" not in err and " root" not in err and "WARNING worqr_py.cli" not in err
+
+
+def test_worker_options_prefetch_and_max_deliveries_reach_the_runtime(
+    make: Any, server: Any, r: Any, prefix: str
+) -> None:
+    env = {"TEST_LEDGER_URL": server.url, "TEST_LEDGER": f"{prefix}-ledger", "TEST_SLOW": "30"}
+    producer = make()
+    producer.enqueue("jobs", ["bad", "s1", "s2", "s3"])
+    proc = cli_worker(
+        server.url, prefix, "tests.handlers:fail_or_slow", "--prefetch", "3",
+        "--max-deliveries", "1", "--grace", "0.2", env=env,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: r.hget(f"{prefix}-ledger", "started:s1"), timeout=15, what="s1 started")
+        assert producer.get_dead_tasks("jobs") == ["bad"]  # one delivery, then dead-lettered
+        (held,) = [sorted(p.task for p in w.processes) for w in producer.overview().workers]
+        assert held == ["s1", "s2"] and producer.get_tasks("jobs") == ["s3"]  # 3 taken at once
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        proc.kill()
+    assert sorted(producer.get_tasks("jobs")) == ["s1", "s2", "s3"]
+
+
+def test_tasks_prints_one_line_per_task(server: Any, make: Any, prefix: str) -> None:
+    make().enqueue("jobs", ["line one\nline two", "tab\there", "", "plain", "naïve ✓"])
+    out = ok(worqr(server, prefix, "tasks", "jobs"))
+    assert out.splitlines() == ["'line one\\nline two'", "'tab\\there'", "''", "plain", "naïve ✓"]
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("top", "--interval", "-1"), "'--interval'"),
+        (("top", "--iterations", "-2"), "'--iterations'"),
+        (("worker", "tests.handlers:record", "-q", ""), "'--queue'"),
+        (("worker", "tests.handlers:record", "-q", "q", "--prefetch", "0"), "'--prefetch'"),
+        (
+            ("worker", "tests.handlers:record", "-q", "q", "--poll-interval", "0"),
+            "'--poll-interval'",
+        ),
+        (
+            ("worker", "tests.handlers:record", "-q", "q", "--max-deliveries", "-1"),
+            "'--max-deliveries'",
+        ),
+        (
+            ("worker", "tests.handlers:record", "-q", "q", "--heartbeat-ttl", "0"),
+            "'--heartbeat-ttl'",
+        ),
+    ],
+)
+def test_a_bad_option_value_names_the_option(
+    server: Any, prefix: str, args: tuple[str, ...], option: str
+) -> None:
+    done = worqr(server, prefix, *args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"Invalid value for {option}" in done.stderr, done.stderr

@@ -40,3 +40,26 @@ def test_snapshot_finds_every_key_from_the_registry(make: Any, r: Any, prefix: s
     picture = render(snap, {w.worker_id: "W1"})
     assert "worqr" not in picture or prefix in picture
     assert "| 1: a |" in picture and "W1" in picture and p.task == "a"
+
+
+def test_snapshot_includes_dead_letters_unique_locks_and_done_listeners(
+    make: Any, r: Any, prefix: str
+) -> None:
+    w = make(**FAST, max_deliveries=1)
+    w.on_done("jobs", lambda event: None)  # sets the done-listener key
+    w.start_worker()
+    w.start_work("jobs")
+    w.enqueue("jobs", "doomed")
+    assert w.enqueue("jobs", "only-one", unique=True)
+    doomed = w.dequeue("jobs")
+    assert doomed.task == "doomed" and w.stop_process(doomed.id)  # 1 delivery: dead-lettered
+    snap = w.snapshot()
+    k = Keys(prefix).queue("jobs")
+    assert snap[k.dead] == ("list", ["doomed"])
+    assert snap[k.u] == ("hash", {"only-one": "q"})
+    assert snap[k.dl][0] == "string"
+    assert set(snap) == set(r.keys(f"*{prefix}*")) - {Keys(prefix).supervisor} | (
+        {Keys(prefix).supervisor} & set(snap)
+    )
+    picture = render(snap)
+    assert f"{k.dead} : list" in picture and f"{k.u} : hash" in picture and k.dl in picture

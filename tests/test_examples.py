@@ -24,8 +24,14 @@ def python(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
-def test_example_runs_to_success(example: Path, server: Any) -> None:
-    python(str(example), env={**os.environ, "REDIS_URL": server.url})
+def test_example_runs_to_success_and_leaves_no_key(example: Path, servers: Any) -> None:
+    shared = servers()  # a Redis of its own, holding someone else's keys
+    r = shared.client(decode_responses=True)
+    r.set("someone-else:key", "v")
+    r.sadd("{worqr}:queues", "theirs")
+    python(str(example), env={**os.environ, "REDIS_URL": shared.url})
+    assert r.dbsize() == 2, sorted(r.scan_iter(count=1000))
+    assert r.get("someone-else:key") == "v" and r.smembers("{worqr}:queues") == {"theirs"}
 
 
 def test_quickstart_starts_its_own_redis_without_redis_url() -> None:

@@ -242,7 +242,7 @@ class AsyncWorqr(AsyncioDriver):
 
     async def on(self, queue: str, handler: Callable[[str, str], Any]) -> None:
         """Call ``handler(type, message)`` (a function or a coroutine function) for the
-        queue's events: ``work``, ``cancel``, ``delete``. See ``Worqr.on``."""
+        queue's events: ``work``, ``cancel``, ``delete``, ``dead``. See ``Worqr.on``."""
         if self._add_handler(queue, handler):
             try:
                 await self._subscribe(self._core.channel(queue))

@@ -21,12 +21,15 @@ from rich.live import Live
 from rich.table import Table
 
 from .errors import WorqrError
-from .model import Overview, Process
+from .model import FAIL_CALLED, Overview, Process
+from .redact import redact, redact_url
 from .state import render
 from .sync import Worqr
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
+log = logging.getLogger("worqr_py.cli")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class Settings:
@@ -37,20 +40,21 @@ class Settings:
         try:
             return Worqr(self.url, prefix=self.prefix, **options)
         except ValueError as exc:
-            raise click.ClickException(f"bad --url or option: {exc}") from None
+            raise click.ClickException(redact(f"bad --url or option: {exc}")) from None
 
 
 class Cli(click.Group):
-    """Turns expected failures into one line on stderr and exit status 1."""
+    """Turns expected failures into one line on stderr and exit status 1, with any
+    credentials in a URL masked."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except redis.ConnectionError as exc:
-            url = ctx.params.get("url") or (ctx.obj and ctx.obj.url)
-            raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+            url = redact_url(str(ctx.params.get("url") or (ctx.obj and ctx.obj.url)))
+            raise click.ClickException(redact(f"cannot reach Redis at {url}: {exc}")) from None
         except (redis.RedisError, WorqrError, ValueError, TypeError) as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(redact(str(exc))) from None
 
 
 @click.group(cls=Cli)
@@ -72,6 +76,7 @@ class Cli(click.Group):
 @click.pass_context
 def main(ctx: click.Context, url: str, prefix: str) -> None:
     """worqr: a reliable, peer-supervised work queue on plain Redis."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     ctx.obj = Settings(url, prefix)
 
 
@@ -96,13 +101,78 @@ def load(target: str) -> Callable[[Process], Any]:
     return found  # type: ignore[no-any-return]
 
 
+def queue_names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    """Click callback: every ``--queue`` must be a non-empty name."""
+    if any(not q for q in value):
+        raise click.BadParameter("a queue name must not be empty", ctx, param)
+    return value
+
+
+POSITIVE = click.FloatRange(min=0, min_open=True)
+
+
 @main.command()
 @click.argument("target")
-@click.option("--queue", "-q", "queues", multiple=True, required=True, help="Queue (repeatable).")
-@click.option("--concurrency", "-c", default=1, show_default=True, help="Handlers at once.")
-@click.option("--grace", default=30.0, show_default=True, help="Seconds to finish on SIGTERM.")
-@click.option("--heartbeat-interval", default=1.0, show_default=True)
-@click.option("--heartbeat-ttl", default=3.0, show_default=True)
+@click.option(
+    "--queue",
+    "-q",
+    "queues",
+    multiple=True,
+    required=True,
+    callback=queue_names,
+    help="Queue (repeatable).",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    default=1,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Handlers at once.",
+)
+@click.option(
+    "--grace",
+    default=30.0,
+    type=POSITIVE,
+    show_default=True,
+    help="Seconds in-flight handlers get to finish on SIGTERM.",
+)
+@click.option(
+    "--prefetch",
+    default=1,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Tasks each handler takes at once (held by this worker until it runs them).",
+)
+@click.option(
+    "--max-deliveries",
+    default=5,
+    type=click.IntRange(min=0),
+    show_default=True,
+    help="Deliveries after which a returned task is dead-lettered (0: never).",
+)
+@click.option(
+    "--heartbeat-interval",
+    default=1.0,
+    type=POSITIVE,
+    show_default=True,
+    help="Seconds between heartbeats (and supervision turns).",
+)
+@click.option(
+    "--heartbeat-ttl",
+    default=3.0,
+    type=POSITIVE,
+    show_default=True,
+    help="Seconds a heartbeat lasts: peers reclaim this worker's tasks that long after its "
+    "last one. Must exceed --heartbeat-interval.",
+)
+@click.option(
+    "--poll-interval",
+    default=5.0,
+    type=POSITIVE,
+    show_default=True,
+    help="Seconds between checks of the queues for work a lost notification left behind.",
+)
 @settings
 def worker(
     s: Settings,
@@ -110,18 +180,50 @@ def worker(
     queues: tuple[str, ...],
     concurrency: int,
     grace: float,
+    prefetch: int,
+    max_deliveries: int,
     heartbeat_interval: float,
     heartbeat_ttl: float,
+    poll_interval: float,
 ) -> None:
     """Run TARGET (module:function, called with each Process) on the queues until SIGTERM."""
     handler = load(target)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    w = s.client(heartbeat_interval=heartbeat_interval, heartbeat_ttl=heartbeat_ttl)
-    w.events.on("failed", lambda wid, why: logging.warning("worker %s failed: %s", wid, why))
+    w = s.client(
+        heartbeat_interval=heartbeat_interval,
+        heartbeat_ttl=heartbeat_ttl,
+        poll_interval=poll_interval,
+        max_deliveries=max_deliveries or None,
+    )
+    w.events.on("failed", worker_failed)
     try:
-        w.run(list(queues), handler, concurrency=concurrency, grace=grace)
+        wid = w.start_worker()
+        log.info(
+            "worker %s runs %s on %s at %s (prefix %r, concurrency %d, prefetch %d, "
+            "max deliveries %s, heartbeat %gs / ttl %gs, poll %gs)",
+            wid,
+            target,
+            ", ".join(queues),
+            redact_url(s.url),
+            s.prefix,
+            concurrency,
+            prefetch,
+            max_deliveries or "never",
+            heartbeat_interval,
+            heartbeat_ttl,
+            poll_interval,
+        )
+        w.run(list(queues), handler, concurrency=concurrency, grace=grace, prefetch=prefetch)
     finally:
         w.close()
+
+
+def worker_failed(worker_id: str, reason: str) -> None:
+    """Log a worker's end: a deliberate stop (``fail_worker()``) is routine, anything else
+    (heartbeat lost, Redis restarted) is a warning."""
+    if reason == FAIL_CALLED:
+        log.info("worker %s left its queues; what it still held went back to the front", worker_id)
+    else:
+        log.warning("worker %s failed: %s", worker_id, reason)
 
 
 @main.command()
@@ -154,14 +256,20 @@ def workers(s: Settings) -> None:
             click.echo(wid)
 
 
+def one_line(task: str) -> str:
+    """A task as one line: as it is if it is non-empty and printable, else quoted and escaped
+    as a Python literal (``'a\\nb'``), so a newline or control character cannot split it."""
+    return task if task and task.isprintable() else repr(task)
+
+
 @main.command()
 @click.argument("queue")
 @settings
 def tasks(s: Settings, queue: str) -> None:
-    """List QUEUE's tasks, next first."""
+    """List QUEUE's tasks, next first, one per line (escaped and quoted if need be)."""
     with s.client() as w:
         for task in w.get_tasks(queue):
-            click.echo(task)
+            click.echo(one_line(task))
 
 
 @main.command()
@@ -201,7 +309,7 @@ def dead(s: Settings, queue: str, requeue: bool, purge: bool, task: str | None) 
             click.echo(f"purged {w.purge_dead(queue, task)}")
         else:
             for t in w.get_dead_tasks(queue):
-                click.echo(t)
+                click.echo(one_line(t))
 
 
 def tables(o: Overview) -> Group:
@@ -239,8 +347,19 @@ def inspect(s: Settings, diagram: bool) -> None:
 
 
 @main.command()
-@click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes.")
-@click.option("--iterations", default=0, help="Stop after this many refreshes (0: never).")
+@click.option(
+    "--interval",
+    default=1.0,
+    type=POSITIVE,
+    show_default=True,
+    help="Seconds between refreshes.",
+)
+@click.option(
+    "--iterations",
+    default=0,
+    type=click.IntRange(min=0),
+    help="Stop after this many refreshes (0: never).",
+)
 @settings
 def top(s: Settings, interval: float, iterations: int) -> None:
     """inspect, refreshing live until Ctrl-C."""

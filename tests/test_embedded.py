@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from worqr_py.embedded import redis_binary, server_version
+from worqr_py.embedded import EmbeddedRedis, redis_binary, server_version
 from worqr_py.errors import WorqrError
 
 
@@ -50,3 +50,11 @@ def test_worqr_redis_server_chooses_and_must_exist(
     monkeypatch.setenv("WORQR_REDIS_SERVER", str(tmp_path / "missing"))
     with pytest.raises(WorqrError, match="WORQR_REDIS_SERVER"):
         redis_binary()
+
+
+def test_a_server_that_never_answers_is_stopped_not_orphaned() -> None:
+    server = EmbeddedRedis("--requirepass", "x")  # answers PING with NOAUTH: never "up"
+    with pytest.raises(WorqrError, match="did not start"):
+        server.start(timeout=0.5)
+    assert server.proc is not None and server.proc.poll() is not None
+    assert not os.path.exists(server.dir)

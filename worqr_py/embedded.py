@@ -128,6 +128,7 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while not self.pings():
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()  # a server that never answered must not outlive the error
                 raise WorqrError(f"redis-server did not start on port {self.port}")
             time.sleep(0.01)
         return self

@@ -323,3 +323,24 @@ def test_a_bad_option_value_names_the_option(
     done = worqr(server, prefix, *args)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert f"Invalid value for {option}" in done.stderr, done.stderr
+
+
+def test_the_worker_says_loudly_that_redis_restarted_and_goes_on(servers: Any, prefix: str) -> None:
+    """Issue 11 #5: a Redis restart that lost the data is logged as an error, and the worker
+    registers again and takes new work."""
+    s = servers()
+    r = s.client(decode_responses=True)
+    env = {"TEST_LEDGER_URL": s.url, "TEST_LEDGER": f"{prefix}-ledger"}
+    proc = cli_worker(s.url, prefix, "tests.handlers:record", "--poll-interval", "0.5", env=env)
+    try:
+        wait_for(lambda: r.smembers(f"{{{prefix}}}:workers"), timeout=15, what="registered")
+        s.restart()  # all data lost
+        r = s.client(decode_responses=True)
+        wait_for(lambda: r.smembers(f"{{{prefix}}}:workers"), timeout=30, what="registered again")
+        r.rpush(Keys(prefix).queue("jobs").q, "after")
+        wait_for(lambda: r.hget(f"{prefix}-ledger", "after"), timeout=30, what="new work done")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert "ERROR worqr_py.cli: REDIS RESTARTED" in err, err

@@ -195,6 +195,7 @@ def worker(
         max_deliveries=max_deliveries or None,
     )
     w.events.on("failed", worker_failed)
+    w.events.on("redis_restarted", redis_restarted)
     try:
         wid = w.start_worker()
         log.info(
@@ -215,6 +216,16 @@ def worker(
         w.run(list(queues), handler, concurrency=concurrency, grace=grace, prefetch=prefetch)
     finally:
         w.close()
+
+
+def redis_restarted(old_run_id: str, new_run_id: str) -> None:
+    """Say loudly that Redis restarted: without persistence its queues are gone."""
+    log.error(
+        "REDIS RESTARTED (run_id %s... is now %s...): if it runs without persistence, every "
+        "queued task and every record was lost; this worker registers again and goes on",
+        old_run_id[:8],
+        new_run_id[:8],
+    )
 
 
 def worker_failed(worker_id: str, reason: str) -> None:

@@ -126,8 +126,15 @@ def _demo(url: str, count: int, nworkers: int, ms: int, console: Console) -> int
         ) as bar:
             job = bar.add_task("done", total=count)
             deadline = time.monotonic() + 60 + count * ms / 1000
+            run_id = r.info("server")["run_id"]
             while time.monotonic() < deadline:
                 done = r.hlen(ledger)
+                if (now := r.info("server")["run_id"]) != run_id:
+                    run_id = now
+                    bar.console.print(
+                        "[bold red]Redis restarted: without persistence its queued tasks are "
+                        "lost[/]"
+                    )
                 if done >= count and (victim is None or recovery is not None):
                     break
                 bar.update(job, completed=done)

@@ -19,9 +19,10 @@ from typing import Any
 
 import redis
 
-from worqr_py import Worqr, scripts
+from worqr_py import Worqr
+from worqr_py.core import scripts
 from worqr_py.embedded import EmbeddedRedis
-from worqr_py.state import render
+from worqr_py.tools.render import render
 
 HERE = Path(__file__).resolve().parent
 SLOW = {"heartbeat_interval": 3600.0, "heartbeat_ttl": 7200.0, "poll_interval": 3600.0}

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from worqr_py.core.keys import Keys
 from worqr_py.embedded import free_port
-from worqr_py.keys import Keys
 
 from .support import wait_for
 
@@ -201,7 +201,7 @@ def test_demo_starts_its_own_redis_and_every_task_finishes(prefix: str) -> None:
 
 
 def test_dead_letter_commands(server: Any, r: Any, prefix: str) -> None:
-    from worqr_py.keys import Keys
+    from worqr_py.core.keys import Keys
 
     r.rpush(Keys(prefix).queue("jobs").dead, "x", "y", "x")
     assert ok(worqr(server, prefix, "dead", "jobs")).split() == ["x", "y", "x"]

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from worqr_py.keys import Keys
-from worqr_py.state import render
+from worqr_py.core.keys import Keys
+from worqr_py.tools.render import render
 
 from .conftest import FAST
 

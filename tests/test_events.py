@@ -6,8 +6,9 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from worqr_py import AsyncWorqr, Worqr, scripts
-from worqr_py.keys import Keys
+from worqr_py import AsyncWorqr, Worqr
+from worqr_py.core import scripts
+from worqr_py.core.keys import Keys
 
 from .conftest import FAST
 from .support import wait_for

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from worqr_py import WorkerFailed
-from worqr_py.keys import Keys
+from worqr_py.core.keys import Keys
 
 from .conftest import FAST
 from .support import wait_for

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from worqr_py import Worqr
-from worqr_py.keys import Keys
+from worqr_py.core.keys import Keys
 
 from .conftest import FAST, worker
 from .support import wait_for

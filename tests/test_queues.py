@@ -8,7 +8,7 @@ import pytest
 from redis.crc import key_slot
 
 from worqr_py import NotWorking, WorkerNotStarted
-from worqr_py.keys import Keys
+from worqr_py.core.keys import Keys
 
 from .conftest import FAST
 from .support import wait_for

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import redis
 
-from worqr_py import scripts
-from worqr_py.keys import Keys
+from worqr_py.core import scripts
+from worqr_py.core.keys import Keys
 
 from .conftest import worker
 from .support import wait_for

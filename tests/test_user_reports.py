@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from worqr_py import Process
-from worqr_py.keys import Keys
+from worqr_py.core.keys import Keys
 
 from .conftest import FAST, worker
 from .support import RedisServer, wait_for

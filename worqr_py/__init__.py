@@ -2,12 +2,16 @@
 
 ``Worqr`` is the synchronous client, ``AsyncWorqr`` (also ``worqr_py.aio.Worqr``) the asyncio
 one; both run the same operations from ``worqr_py.core``.
+
+The tree says what is what: ``core/`` is pure (every operation as a generator of Redis calls,
+the Lua scripts, the key schema); ``drivers/`` does the I/O (``_async/`` is the source,
+``_sync/`` is generated from it by ``scripts/unasync.py``); ``runtime/`` is the worker runtime
+(``run``, ``own``); ``tools/`` is optional (the CLI, the demo, drawing, a throwaway server).
 """
 
-from .aio import AsyncWorqr
 from .core import Process
+from .drivers import AsyncWorqr, Worqr
 from .errors import NotWorking, ScriptError, WorkerFailed, WorkerNotStarted, WorqrError
-from .sync import Worqr
 
 __all__ = [
     "AsyncWorqr",

@@ -1,5 +1,5 @@
 """``python -m worqr_py``: the ``worqr`` command."""
 
-from .cli import main
+from .tools.cli import main
 
 main(prog_name="worqr")

@@ -24,7 +24,7 @@ from typing import Any
 import redis
 
 from worqr_py import Process, Worqr
-from worqr_py.keys import split_process_id
+from worqr_py.core.keys import split_process_id
 
 
 def main(cfg: dict[str, Any]) -> None:

@@ -26,9 +26,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from . import validate as v
-from .calls import Call, text
-from .core import Core, Options, WorkerState
+from ..core import Core, Options, WorkerState
+from ..core import validate as v
+from ..core.calls import Call, text
 
 log = logging.getLogger("worqr_py")
 F = TypeVar("F", bound=Callable[..., Any])

@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
+from ..errors import WorkerFailed, WorkerNotStarted
 from . import scripts as S
 from . import validate as v
 from .calls import Call, script
-from .errors import WorkerFailed, WorkerNotStarted
 from .keys import Keys, QueueKeys
 from .model import Notify, Options, WorkerState
 

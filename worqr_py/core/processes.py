@@ -6,11 +6,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import NotWorking, WorkerFailed
 from . import scripts as S
 from . import validate as v
 from .base import CoreBase
 from .calls import Op, command, script, texts
-from .errors import NotWorking, WorkerFailed
 from .keys import process_id, split_process_id
 from .model import Process
 

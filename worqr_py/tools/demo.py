@@ -21,11 +21,11 @@ import redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..core.keys import split_process_id
+from ..core.model import Process
+from ..drivers._sync.client import Worqr
 from .embedded import EmbeddedRedis
-from .keys import split_process_id
-from .model import Process
 from .redact import redact_url
-from .sync import Worqr
 
 INTERVAL, TTL = 0.25, 1.0
 
@@ -94,7 +94,7 @@ def _demo(url: str, count: int, nworkers: int, ms: int, console: Console) -> int
         "--prefix",
         prefix,
         "worker",
-        "worqr_py.demo:work",
+        "worqr_py.tools.demo:work",
         "-q",
         "demo",
         "-c",

@@ -16,10 +16,10 @@ from pyee.base import EventEmitter
 from redis.client import PubSub
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from .calls import Call, Op, Step
-from .driver import FATAL, RETRYABLE, DriverBase, RetryClock, log
-from .errors import WorqrError
-from .model import WorkerState
+from ...core.calls import Call, Op, Step
+from ...core.model import WorkerState
+from ...errors import WorqrError
+from ..base import FATAL, RETRYABLE, DriverBase, RetryClock, log
 
 T = TypeVar("T")
 

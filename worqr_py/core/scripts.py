@@ -22,7 +22,7 @@ class Script:
 
 
 def _read(path: str) -> str:
-    return files("worqr_py").joinpath("lua").joinpath(path).read_text(encoding="utf-8")
+    return files("worqr_py.core").joinpath("lua").joinpath(path).read_text(encoding="utf-8")
 
 
 def _load(name: str) -> Script:

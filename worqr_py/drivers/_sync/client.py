@@ -11,14 +11,14 @@ from typing import Any, Literal, overload
 
 import redis as redis_lib
 
-from . import scripts
-from .core import Core, Options, Process
-from .driver import DONE_DOC, doc, pick_clients
-from .model import Overview
-from .owner import OWN_DOC, SyncOwner
-from .runtime import RUN_DOC, SHUTDOWN_DOC, SyncRunner
-from .state import Snapshot
-from .threads import Emitter, ThreadedDriver
+from ...core import Core, Options, Process, scripts
+from ...core.inspection import Snapshot
+from ...core.model import Overview
+from ...runtime._sync.owner import SyncOwner
+from ...runtime._sync.runner import SyncRunner
+from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
+from ..base import DONE_DOC, doc, pick_clients
+from .machinery import Emitter, ThreadedDriver
 
 
 class Worqr(ThreadedDriver):

@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 from redis.asyncio.client import PubSub
 from redis.exceptions import NoScriptError, RedisError
 
-from .calls import Call, Op, Step
-from .core import Process
-from .driver import FATAL, RETRYABLE, DriverBase, RetryClock
-from .errors import WorqrError
-from .model import WorkerState
+from ...core import Process
+from ...core.calls import Call, Op, Step
+from ...core.model import WorkerState
+from ...errors import WorqrError
+from ..base import FATAL, RETRYABLE, DriverBase, RetryClock
 
 T = TypeVar("T")
 

@@ -20,11 +20,11 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from .errors import WorqrError
-from .model import FAIL_CALLED, Overview, Process
+from ..core.model import FAIL_CALLED, Overview, Process
+from ..drivers._sync.client import Worqr
+from ..errors import WorqrError
 from .redact import redact, redact_url
-from .state import render
-from .sync import Worqr
+from .render import render
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()

@@ -7,9 +7,9 @@ then yields the calls to run and turns their replies into results. ``Worqr`` (th
 
 from __future__ import annotations
 
+from .inspection import StateOps
 from .model import Options, Process, WorkerState
 from .processes import ProcessOps
-from .state import StateOps
 from .workers import WorkerOps
 
 __all__ = ["Core", "Options", "Process", "WorkerState"]

@@ -1,0 +1,270 @@
+"""The asyncio driver: ``AsyncWorqr`` (also importable as ``worqr_py.aio.Worqr``). Same
+methods, arguments, results and errors as the sync ``Worqr``, as coroutines; heartbeats,
+supervision and the pub/sub listener are asyncio tasks, cancelled on ``close()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Literal, overload
+
+import redis.asyncio as aredis
+from pyee.asyncio import AsyncIOEventEmitter
+
+from ...core import Core, Options, Process, scripts
+from ...core.inspection import Snapshot
+from ...core.model import Overview
+from ...runtime._async.owner import AsyncOwner
+from ...runtime._async.runner import AsyncRunner
+from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
+from ..base import DONE_DOC, doc, pick_clients
+from .machinery import AsyncioDriver
+
+
+class AsyncWorqr(AsyncioDriver):
+    """The asyncio twin of :class:`worqr_py.Worqr`: same options, events and guarantees.
+
+    Queue handlers may be plain functions or coroutine functions (pyee's
+    AsyncIOEventEmitter); an exception in either goes to the ``error`` event.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        redis: aredis.Redis | None = None,
+        subscriber: aredis.Redis | None = None,
+        prefix: str = "worqr",
+        heartbeat_interval: float = 1.0,
+        heartbeat_ttl: float = 3.0,
+        poll_interval: float = 5.0,
+        max_deliveries: int | None = 5,
+        retry_timeout: float = 10.0,
+    ) -> None:
+        options = Options(
+            prefix, heartbeat_interval, heartbeat_ttl, poll_interval, max_deliveries, retry_timeout
+        )
+        self._redis, self._sub, self._owned = pick_clients(
+            url, redis, subscriber, aredis.Redis.from_url
+        )
+        super().__init__(options, AsyncIOEventEmitter(), AsyncIOEventEmitter())
+        self._init_tasks()
+        self._runner: AsyncRunner | None = None
+        self._closing = False
+
+    # ---- lifecycle --------------------------------------------------------------------
+    async def init(self) -> AsyncWorqr:
+        """Check the connection and load every Lua script (SCRIPT LOAD). Optional."""
+        pipe = self._redis.pipeline(transaction=False)
+        for s in scripts.ALL:
+            pipe.script_load(s.source)
+        await pipe.execute()
+        return self
+
+    async def close(self) -> None:
+        """Stop: a live worker is failed first (its tasks go back to the front at once),
+        then handler, heartbeat and listener tasks are cancelled and owned connections close."""
+        self._closing = True
+        try:
+            if self._core.worker.id is not None and self._core.worker.failed is None:
+                await self.fail_worker()
+        finally:
+            if self._kept:  # a failure's cleanup under way: let it finish (bounded)
+                await asyncio.wait(list(self._kept), timeout=5)
+            handlers = self._handlers
+            assert isinstance(handlers, AsyncIOEventEmitter)
+            handlers.cancel()
+            for t in [self._beating, self._supervisor, self._listener, *self._tasks]:
+                if t is not None and t is not asyncio.current_task():
+                    t.cancel()
+            background = [t for t in (self._beating, self._listener) if t]
+            if background:  # bounded: a call stuck on a dead server must not hang close()
+                await asyncio.wait(background, timeout=5)
+            if self._owned:
+                await self._redis.aclose()
+                await self._sub.aclose()
+
+    async def __aenter__(self) -> AsyncWorqr:
+        return await self.init()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # ---- the API: each method runs one core operation ------------------------------------
+    @overload
+    async def enqueue(
+        self, queue: str, task: str | list[str], *, unique: Literal[False] = False
+    ) -> int: ...
+    @overload
+    async def enqueue(self, queue: str, task: str, *, unique: Literal[True]) -> bool: ...
+    @doc(Core.enqueue)
+    async def enqueue(
+        self, queue: str, task: str | list[str], *, unique: bool = False
+    ) -> int | bool:
+        return await self._run(self._core.enqueue(queue, task, unique))
+
+    @doc(Core.get_tasks)
+    async def get_tasks(self, queue: str) -> list[str]:
+        return await self._run(self._core.get_tasks(queue))
+
+    @doc(Core.peek_queue)
+    async def peek_queue(self, queue: str) -> str | None:
+        return await self._run(self._core.peek_queue(queue))
+
+    @doc(Core.count_queue)
+    async def count_queue(self, queue: str) -> int:
+        return await self._run(self._core.count_queue(queue))
+
+    @doc(Core.cancel_tasks)
+    async def cancel_tasks(self, queue: str, task: str) -> int:
+        return await self._run(self._core.cancel_tasks(queue, task))
+
+    @doc(Core.delete_queue)
+    async def delete_queue(self, queue: str) -> None:
+        return await self._run(self._core.delete_queue(queue))
+
+    @doc(Core.get_dead_tasks)
+    async def get_dead_tasks(self, queue: str) -> list[str]:
+        return await self._run(self._core.get_dead_tasks(queue))
+
+    @doc(Core.requeue_dead)
+    async def requeue_dead(self, queue: str, task: str | None = None) -> int:
+        return await self._run(self._core.requeue_dead(queue, task))
+
+    @doc(Core.purge_dead)
+    async def purge_dead(self, queue: str, task: str | None = None) -> int:
+        return await self._run(self._core.purge_dead(queue, task))
+
+    @doc(Core.get_queues)
+    async def get_queues(self) -> list[str]:
+        return await self._run(self._core.get_queues())
+
+    @doc(Core.get_workers)
+    async def get_workers(self) -> list[str]:
+        return await self._run(self._core.get_workers())
+
+    @doc(Core.get_working_queues)
+    async def get_working_queues(self, worker_id: str | None = None) -> list[str]:
+        return await self._run(self._core.get_working_queues(worker_id))
+
+    @doc(Core.get_matching_processes)
+    async def get_matching_processes(self, task: str, queue: str | None = None) -> list[Process]:
+        return await self._run(self._core.get_matching_processes(task, queue))
+
+    @doc(Core.start_worker)
+    async def start_worker(self, permanent: bool = False) -> str:
+        wid = await self._run(self._core.start_worker(permanent))
+        self._loop = asyncio.get_running_loop()
+        if self._beating is None or self._beating.done():
+            self._beating = asyncio.create_task(self._beat_loop(), name="worqr-heartbeat")
+        return wid
+
+    @doc(Core.start_work)
+    async def start_work(self, queue: str) -> None:
+        await self._run(self._core.start_work(queue))
+        self._announce(await self._run(self._core.pending_work(queue)))
+
+    @doc(Core.stop_work)
+    async def stop_work(self, queue: str) -> int:
+        return await self._run(self._core.stop_work(queue))
+
+    @doc(Core.dequeue)
+    async def dequeue(self, queue: str) -> Process | None:
+        procs = await self._settled(self._core.dequeue(queue))
+        return procs[0] if procs else None
+
+    @doc(Core.dequeue)
+    async def dequeue_many(
+        self, queue: str, count: int, *, finish: Sequence[str] = ()
+    ) -> list[Process]:
+        return await self._settled(self._core.dequeue(queue, count, finish))
+
+    @doc(Core.finish_processes)
+    async def finish_processes(self, process_ids: Sequence[str], result: Any = None) -> list[bool]:
+        return await self._run(self._core.finish_processes(process_ids, result))
+
+    @doc(Core.finish_process)
+    async def finish_process(self, process_id: str, result: Any = None) -> bool:
+        return await self._run(self._core.finish_process(process_id, result))
+
+    @doc(Core.stop_process)
+    async def stop_process(self, process_id: str) -> bool:
+        return await self._run(self._core.stop_process(process_id))
+
+    @doc(Core.fail_worker)
+    async def fail_worker(self, worker_id: str | None = None) -> int:
+        return await self._run(self._core.fail_worker(worker_id))
+
+    @doc(RUN_DOC)
+    async def run(
+        self,
+        queues: str | list[str],
+        handler: Callable[[Process], Any],
+        *,
+        concurrency: int = 1,
+        grace: float = 30.0,
+        reregister: bool = True,
+        prefetch: int = 1,
+    ) -> None:
+        self._runner = AsyncRunner(self, queues, handler, concurrency, grace, reregister, prefetch)
+        try:
+            await self._runner.run()
+        finally:
+            self._runner = None
+
+    @doc(SHUTDOWN_DOC)
+    def shutdown(self, force: bool = False) -> None:
+        if self._runner is not None:
+            self._runner.request_stop(force)
+
+    @doc(OWN_DOC)
+    async def own(
+        self,
+        queue: str,
+        on_acquire: Callable[[Process], Any],
+        on_lost: Callable[[Process], Any],
+        *,
+        limit: int | None = None,
+    ) -> None:
+        await AsyncOwner(self, queue, on_acquire, on_lost, limit).start()
+
+    @doc(Core.overview)
+    async def overview(self) -> Overview:
+        return await self._run(self._core.overview())
+
+    @doc(Core.snapshot)
+    async def snapshot(self, queues: list[str] | None = None) -> Snapshot:
+        return await self._run(self._core.snapshot(queues))
+
+    async def on(self, queue: str, handler: Callable[[str, str], Any]) -> None:
+        """Call ``handler(type, message)`` (a function or a coroutine function) for the
+        queue's events: ``work``, ``cancel``, ``delete``, ``dead``. See ``Worqr.on``."""
+        if self._add_handler(queue, handler):
+            try:
+                await self._subscribe(self._core.channel(queue))
+            except BaseException:
+                self._drop_handler(queue, handler)
+                raise
+        if queue in self._core.worker.queues:
+            self._announce(await self._run(self._core.pending_work(queue)))
+
+    @doc(DONE_DOC)
+    async def on_done(self, queue: str, handler: Callable[[dict[str, Any]], Any]) -> None:
+        if self._add_done_handler(queue, handler):
+            try:
+                await self._subscribe(self._core.keys.queue(queue).done)
+            except BaseException:
+                self._drop_handler(queue, handler, done=True)
+                raise
+            await self._run(self._core.listen_done([queue]))
+
+    def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:
+        """Remove one handler of the queue, or all of them."""
+        self._remove_handler(queue, handler)
+
+
+Worqr = AsyncWorqr

@@ -1,0 +1,163 @@
+"""``Worqr.run``: the worker runtime on threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+
+from ...core.model import Process
+from ...errors import WorkerFailed, WorqrError
+from ..policy import RunnerBase, log, signal_handlers
+
+if TYPE_CHECKING:
+    from ...drivers import Worqr
+
+
+class SyncRunner(RunnerBase):
+    """``Worqr.run``: ``concurrency`` threads, each taking one task at a time."""
+
+    def __init__(self, w: Worqr, *args: Any) -> None:
+        super().__init__(*args)
+        self.w = w
+        self.wake, self.stop, self.force = threading.Event(), threading.Event(), threading.Event()
+        self.rejoining = threading.Lock()
+
+    def run(self) -> None:
+        self.w.events.on("failed", self.on_failed)
+        for q in self.queues:
+            self.w.on(q, self.on_event)
+        try:
+            self.start()
+            threads = [
+                threading.Thread(target=self.loop, name=f"worqr-run-{i}", daemon=True)
+                for i in range(self.concurrency)
+            ]
+            with signal_handlers(self.on_signal):
+                for t in threads:
+                    t.start()
+                while not self.stop.wait(0.2):
+                    pass
+                deadline = time.monotonic() + self.grace
+                for t in threads:
+                    while t.is_alive() and not self.force.is_set() and time.monotonic() < deadline:
+                        t.join(0.05)
+            if self.w.alive:
+                self.w.fail_worker()  # what is still running goes back to the front now
+        finally:
+            self.w.events.remove_listener("failed", self.on_failed)
+            for q in self.queues:
+                self.w.off(q, self.on_event)
+
+    def start(self) -> None:
+        """Register and join; a failure after registering goes through re-registration."""
+        try:
+            self.join()
+        except WorkerFailed as exc:
+            self.rejoin(exc)
+
+    def request_stop(self, force: bool = False) -> None:
+        self.stop.set()
+        self.wake.set()
+        if force:
+            self.force.set()
+
+    def on_signal(self) -> None:
+        self.signalled()
+        self.request_stop(force=self.signals > 1)
+
+    def on_failed(self, *_: Any) -> None:
+        self.wake.set()  # re-register promptly
+
+    def on_event(self, kind: str, message: str) -> None:
+        if kind == "work":
+            self.wake.set()
+
+    def loop(self) -> None:
+        poll = self.w._core.options.poll_interval
+        max_deliveries = self.w._core.options.max_deliveries
+        done: dict[str, list[str]] = {}  # finished, to be acked with the next take
+        while not self.stop.is_set():
+            self.wake.clear()
+            batch = self.take(done)
+            if not batch:
+                self.flush(done)
+                self.wake.wait(poll)
+                continue
+            for p in batch:
+                if self.stop.is_set():
+                    break  # prefetched, not started: fail_worker returns it to the front
+                try:
+                    self.handler(p)
+                except Exception as exc:
+                    self.failed(p, exc, max_deliveries)
+                    self.guard(self.w.stop_process, p.id)
+                else:
+                    done.setdefault(p.queue, []).append(p.id)
+        self.flush(done)
+
+    def take(self, done: dict[str, list[str]]) -> list[Process]:
+        """Ack the finished processes of a queue and take its next tasks: one round trip.
+        The acks leave ``done`` only once that call succeeded."""
+        for q in self.order():
+            try:
+                batch = self.w.dequeue_many(q, self.prefetch, finish=done.get(q, []))
+            except (WorqrError, RedisError) as exc:
+                self.recover(q, exc)
+                return []
+            done.pop(q, None)
+            self.errors = 0
+            if batch:
+                return batch
+        return []
+
+    def recover(self, queue: str, exc: BaseException) -> None:
+        if self.w.alive:
+            self.errors += 1
+            self.stop.wait(self.take_failed(queue, exc, self.errors))
+        else:
+            self.rejoin(exc)
+
+    def flush(self, done: dict[str, list[str]]) -> None:
+        """Ack the finished processes; on an error they stay in ``done`` for the next try."""
+        ids = [pid for pids in done.values() for pid in pids]
+        if ids and self.guard(self.w.finish_processes, ids):
+            done.clear()
+
+    def guard(self, how: Callable[[Any], Any], arg: Any) -> bool:
+        try:
+            how(arg)
+        except (WorqrError, RedisError) as exc:
+            self.unsettled(exc)
+            return False
+        return True
+
+    def join(self) -> None:
+        self.w.start_worker()
+        for q in self.queues:
+            self.w.start_work(q)
+
+    def rejoin(self, exc: BaseException) -> None:
+        """After a failure (heartbeat lost, Redis down): register a new worker id and join
+        the queues again, with backoff, until it works or the runner stops. One thread at a
+        time: the others wait, then find the worker alive."""
+        if not self.reregister:
+            log.error("worker failed (%s); stopping (reregister=False)", exc)
+            self.request_stop()
+            return
+        with self.rejoining:
+            attempt, joined = 0, False
+            while not self.stop.is_set() and not self.w.alive:
+                if attempt == 0:
+                    log.warning("worker failed (%s); re-registering", exc)
+                try:
+                    self.join()
+                    joined = True
+                except (WorqrError, RedisError) as again:
+                    exc, attempt = again, attempt + 1
+                    self.stop.wait(self.backoff(attempt))
+            if joined:
+                log.info("registered again as worker %s", self.w.worker_id)

@@ -1,0 +1,151 @@
+"""The worker runtime behind ``Worqr.run`` and ``AsyncWorqr.run``: take work when notified,
+call the handler with each :class:`Process`, finish it on success, return it to the FRONT on an
+exception, and shut down gracefully on SIGTERM/SIGINT (a second signal: at once).
+
+Both runners and both owners share the policy here (``RunnerBase``, ``OwnerBase``); the
+asyncio ones in ``_async/`` are the source of the sync ones in ``_sync/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..core import validate as v
+from ..core.model import Process
+from ..drivers.base import jittered
+
+log = logging.getLogger("worqr_py.runtime")
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+Handler = Callable[[Process], Any]
+RUN_DOC = """Run a worker on the queue(s) until SIGTERM/SIGINT or ``shutdown()``: take work when
+notified (no busy polling; a fallback check every ``poll_interval``), call
+``handler(process)`` in ``concurrency`` threads (asyncio: tasks; a plain-function handler runs
+in a thread), finish the process when it returns (acked with the next take: one round trip per
+task; ``prefetch`` tasks are taken at a time, held by this worker meanwhile), and put it back
+at the FRONT of its queue (logged) when it raises. On the first signal it takes no new work
+and gives in-flight handlers ``grace`` seconds, then ``fail_worker()`` returns what is left; a
+second signal stops at once.
+After a failure (heartbeat lost, Redis down) it re-registers with a new worker id, unless
+``reregister=False``: then it stops."""
+SHUTDOWN_DOC = """Ask ``run()`` to stop as on SIGTERM (``force=True``: as on a second signal)."""
+
+
+class RunnerBase:
+    """Options and the policy both runners share."""
+
+    def __init__(
+        self,
+        queues: str | list[str],
+        handler: Handler,
+        concurrency: int,
+        grace: float,
+        reregister: bool,
+        prefetch: int,
+    ) -> None:
+        names = [queues] if isinstance(queues, str) else queues
+        if not isinstance(names, (list, tuple)) or not names:
+            raise TypeError("queues must be a queue name or a non-empty list of names")
+        self.queues = [v.name(q, "queues") for q in names]
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an int of at least 1, got {concurrency!r}")
+        self.handler = handler
+        self.concurrency = concurrency
+        self.grace = v.seconds(grace, "grace")
+        self.reregister = bool(reregister)
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+            raise ValueError(f"prefetch must be an int of at least 1, got {prefetch!r}")
+        self.prefetch = prefetch
+        self.signals = 0
+        self.next = 0
+        self.errors = 0  # takes that failed in a row while the worker stayed alive
+
+    def order(self) -> list[str]:
+        """The queues to try, starting one further each time (round robin)."""
+        self.next = (self.next + 1) % len(self.queues)
+        return self.queues[self.next :] + self.queues[: self.next]
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before re-registering again: exponential with full jitter."""
+        return jittered(attempt, 0.05, 5.0)
+
+    def signalled(self) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            log.warning("stopping: no new work; in-flight handlers get %.0f s", self.grace)
+        else:
+            log.warning("stopping now")
+
+    def failed(self, p: Process, exc: BaseException, max_deliveries: int | None) -> None:
+        """Log a handler's exception with what happens to the task (stop_process follows)."""
+        if max_deliveries is not None and p.deliveries >= max_deliveries:
+            outcome = f"dead-lettered after {p.deliveries} deliveries"
+        else:
+            outcome = f"returned to the front of {p.queue!r} (delivery {p.deliveries})"
+        log.error("handler failed on %r: %s", p.task, outcome, exc_info=exc)
+
+    @staticmethod
+    def unsettled(exc: BaseException) -> None:
+        log.warning(
+            "could not settle (%s: %s); tried again on the next take, and if this worker "
+            "fails first its tasks return to the front",
+            type(exc).__name__,
+            exc,
+        )
+
+    def take_failed(self, queue: str, exc: BaseException, attempt: int) -> float:
+        """A take failed while this worker stayed alive (BUSY, READONLY, NOPERM...): log it;
+        the finished processes are kept and acked by the next take. Returns the wait."""
+        log.warning(
+            "could not take work from %r (%s: %s); finished tasks are acked on the next try",
+            queue,
+            type(exc).__name__,
+            exc,
+        )
+        return self.backoff(attempt)
+
+
+@contextlib.contextmanager
+def signal_handlers(on_signal: Callable[[], None]) -> Iterator[None]:
+    """Route SIGTERM/SIGINT to ``on_signal`` while running in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, lambda *_: on_signal()) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+OWN_DOC = """Own the queue's tasks as persistent tasks: take them (up to ``limit`` at a time) when
+notified and call ``on_acquire(process)``; never finish them. ``on_lost(process)`` is called
+when one is no longer this worker's (the worker failed or was reclaimed), after which another
+live worker takes it over; this worker then re-registers and takes what is free. Callbacks may
+be coroutine functions with AsyncWorqr. Starts the worker. Returns at once."""
+Callback = Callable[[Process], Any]
+
+
+class OwnerBase:
+    def __init__(
+        self, queue: str, on_acquire: Callback, on_lost: Callback, limit: int | None
+    ) -> None:
+        self.queue = v.name(queue, "queue")
+        for name, f in (("on_acquire", on_acquire), ("on_lost", on_lost)):
+            if not callable(f):
+                raise TypeError(f"{name} must be callable, not {type(f).__name__}")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValueError(f"limit must be None or an int of at least 1, got {limit!r}")
+        self.on_acquire, self.on_lost, self.limit = on_acquire, on_lost, limit
+
+    def room(self, held: list[Process]) -> bool:
+        return self.limit is None or sum(p.queue == self.queue for p in held) < self.limit

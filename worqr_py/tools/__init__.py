@@ -1,0 +1,1 @@
+"""Optional tools: the ``worqr`` CLI, the demo, drawing snapshots, a throwaway server."""

@@ -165,6 +165,10 @@ class DriverBase:
             else:
                 self._error(exc)
 
+    @staticmethod
+    def _handler_raised(exc: Exception) -> None:
+        log.error("a worqr_py event handler raised", exc_info=exc)
+
     def _error(self, exc: BaseException) -> None:
         self._emit("error", exc)
 

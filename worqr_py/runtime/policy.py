@@ -8,11 +8,8 @@ asyncio ones in ``_async/`` are the source of the sync ones in ``_sync/``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from ..core import validate as v
@@ -20,7 +17,6 @@ from ..core.model import Process
 from ..drivers.base import jittered
 
 log = logging.getLogger("worqr_py.runtime")
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
 Handler = Callable[[Process], Any]
 RUN_DOC = """Run a worker on the queue(s) until SIGTERM/SIGINT or ``shutdown()``: take work when
 notified (no busy polling; a fallback check every ``poll_interval``), call
@@ -78,7 +74,7 @@ class RunnerBase:
     def signalled(self) -> None:
         self.signals += 1
         if self.signals == 1:
-            log.warning("stopping: no new work; in-flight handlers get %.0f s", self.grace)
+            log.info("stopping: no new work; in-flight handlers get %.0f s", self.grace)
         else:
             log.warning("stopping now")
 
@@ -109,20 +105,6 @@ class RunnerBase:
             exc,
         )
         return self.backoff(attempt)
-
-
-@contextlib.contextmanager
-def signal_handlers(on_signal: Callable[[], None]) -> Iterator[None]:
-    """Route SIGTERM/SIGINT to ``on_signal`` while running in the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = {s: signal.signal(s, lambda *_: on_signal()) for s in SIGNALS}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 OWN_DOC = """Own the queue's tasks as persistent tasks: take them (up to ``limit`` at a time) when

@@ -1,17 +1,16 @@
-"""The asyncio driver: ``AsyncWorqr`` (also importable as ``worqr_py.aio.Worqr``). Same
-methods, arguments, results and errors as the sync ``Worqr``, as coroutines; heartbeats,
-supervision and the pub/sub listener are asyncio tasks, cancelled on ``close()``.
+"""The client: ``AsyncWorqr`` here, ``Worqr`` in the generated ``_sync/client.py``. Same
+methods, arguments, results and errors in both; here they are coroutines (except ``off`` and
+``shutdown``), and heartbeats, supervision and the pub/sub listener are asyncio tasks (in the
+sync client: threads). This asyncio file is the source of the sync one.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal, overload
 
-import redis.asyncio as aredis
-from pyee.asyncio import AsyncIOEventEmitter
+import redis.asyncio as redis_flavour
 
 from ...core import Core, Options, Process, scripts
 from ...core.inspection import Snapshot
@@ -20,22 +19,32 @@ from ...runtime._async.owner import AsyncOwner
 from ...runtime._async.runner import AsyncRunner
 from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
 from ..base import DONE_DOC, doc, pick_clients
-from .machinery import AsyncioDriver
+from .machinery import Machinery
+from .primitives import cancel_handlers, emitter
 
 
-class AsyncWorqr(AsyncioDriver):
-    """The asyncio twin of :class:`worqr_py.Worqr`: same options, events and guarantees.
+class AsyncWorqr(Machinery):
+    """A reliable Redis work queue client (this is the asyncio client; the other flavour has
+    the same API, and the sync one is thread-safe).
 
-    Queue handlers may be plain functions or coroutine functions (pyee's
-    AsyncIOEventEmitter); an exception in either goes to the ``error`` event.
+    ``AsyncWorqr(url)`` opens its own connections; ``AsyncWorqr(redis=r, subscriber=s)`` uses
+    yours (``subscriber`` defaults to ``redis``; pub/sub takes its own connection from its
+    pool). Options: ``prefix`` namespaces every key; a started worker refreshes its heartbeat
+    every ``heartbeat_interval`` seconds with a ``heartbeat_ttl``-second expiry and checks its
+    worked queues for missed work every ``poll_interval`` seconds. Worker-level events are
+    emitted on ``self.events`` (pyee): ``failed(worker_id, reason)``, ``lost(process)``,
+    ``reclaimed(worker_id, queue, count)``, ``dead(queue, task)`` (a task dead-lettered after
+    ``max_deliveries``), ``redis_restarted(old_run_id, new_run_id)`` (Redis restarted: without
+    persistence, its data is gone) and ``error(exception)``. Queue handlers of the asyncio
+    client may be plain functions or coroutine functions.
     """
 
     def __init__(
         self,
         url: str | None = None,
         *,
-        redis: aredis.Redis | None = None,
-        subscriber: aredis.Redis | None = None,
+        redis: redis_flavour.Redis | None = None,
+        subscriber: redis_flavour.Redis | None = None,
         prefix: str = "worqr",
         heartbeat_interval: float = 1.0,
         heartbeat_ttl: float = 3.0,
@@ -47,16 +56,16 @@ class AsyncWorqr(AsyncioDriver):
             prefix, heartbeat_interval, heartbeat_ttl, poll_interval, max_deliveries, retry_timeout
         )
         self._redis, self._sub, self._owned = pick_clients(
-            url, redis, subscriber, aredis.Redis.from_url
+            url, redis, subscriber, redis_flavour.Redis.from_url
         )
-        super().__init__(options, AsyncIOEventEmitter(), AsyncIOEventEmitter())
-        self._init_tasks()
+        super().__init__(options, emitter(self._handler_raised), emitter(self._error))
+        self._init_machinery()
         self._runner: AsyncRunner | None = None
-        self._closing = False
 
     # ---- lifecycle --------------------------------------------------------------------
     async def init(self) -> AsyncWorqr:
-        """Check the connection and load every Lua script (SCRIPT LOAD). Optional."""
+        """Check the connection and load every Lua script (SCRIPT LOAD). Optional: scripts
+        are also loaded on first use."""
         pipe = self._redis.pipeline(transaction=False)
         for s in scripts.ALL:
             pipe.script_load(s.source)
@@ -64,24 +73,16 @@ class AsyncWorqr(AsyncioDriver):
         return self
 
     async def close(self) -> None:
-        """Stop: a live worker is failed first (its tasks go back to the front at once),
-        then handler, heartbeat and listener tasks are cancelled and owned connections close."""
-        self._closing = True
+        """Stop: a live worker is failed first (``fail_worker()``: its tasks go back to the
+        front at once), a failure's cleanup under way may finish (bounded), then the
+        background jobs end and owned connections close."""
+        self._closing.set()
         try:
             if self._core.worker.id is not None and self._core.worker.failed is None:
                 await self.fail_worker()
         finally:
-            if self._kept:  # a failure's cleanup under way: let it finish (bounded)
-                await asyncio.wait(list(self._kept), timeout=5)
-            handlers = self._handlers
-            assert isinstance(handlers, AsyncIOEventEmitter)
-            handlers.cancel()
-            for t in [self._beating, self._supervisor, self._listener, *self._tasks]:
-                if t is not None and t is not asyncio.current_task():
-                    t.cancel()
-            background = [t for t in (self._beating, self._listener) if t]
-            if background:  # bounded: a call stuck on a dead server must not hang close()
-                await asyncio.wait(background, timeout=5)
+            cancel_handlers(self._handlers)
+            await self._stop_jobs()
             if self._owned:
                 await self._redis.aclose()
                 await self._sub.aclose()
@@ -158,9 +159,7 @@ class AsyncWorqr(AsyncioDriver):
     @doc(Core.start_worker)
     async def start_worker(self, permanent: bool = False) -> str:
         wid = await self._run(self._core.start_worker(permanent))
-        self._loop = asyncio.get_running_loop()
-        if self._beating is None or self._beating.done():
-            self._beating = asyncio.create_task(self._beat_loop(), name="worqr-heartbeat")
+        self._start_jobs()
         return wid
 
     @doc(Core.start_work)
@@ -174,14 +173,14 @@ class AsyncWorqr(AsyncioDriver):
 
     @doc(Core.dequeue)
     async def dequeue(self, queue: str) -> Process | None:
-        procs = await self._settled(self._core.dequeue(queue))
+        procs = await self._taking(self._core.dequeue(queue))
         return procs[0] if procs else None
 
     @doc(Core.dequeue)
     async def dequeue_many(
         self, queue: str, count: int, *, finish: Sequence[str] = ()
     ) -> list[Process]:
-        return await self._settled(self._core.dequeue(queue, count, finish))
+        return await self._taking(self._core.dequeue(queue, count, finish))
 
     @doc(Core.finish_processes)
     async def finish_processes(self, process_ids: Sequence[str], result: Any = None) -> list[bool]:
@@ -241,8 +240,12 @@ class AsyncWorqr(AsyncioDriver):
         return await self._run(self._core.snapshot(queues))
 
     async def on(self, queue: str, handler: Callable[[str, str], Any]) -> None:
-        """Call ``handler(type, message)`` (a function or a coroutine function) for the
-        queue's events: ``work``, ``cancel``, ``delete``, ``dead``. See ``Worqr.on``."""
+        """Call ``handler(type, message)`` for the queue's events: ``work`` (message: how many
+        new tasks), ``cancel`` (the task), ``delete`` ("") and ``dead`` (the task, moved to
+        the dead-letter list after ``max_deliveries``). Subscribes to the queue's channel and,
+        on a worked queue, announces the work already queued (in the calling thread). Handlers
+        run on the listener (sync: its thread; asyncio: the event loop, and may be coroutine
+        functions); an exception goes to the ``error`` event."""
         if self._add_handler(queue, handler):
             try:
                 await self._subscribe(self._core.channel(queue))
@@ -265,6 +268,3 @@ class AsyncWorqr(AsyncioDriver):
     def off(self, queue: str, handler: Callable[[str, str], Any] | None = None) -> None:
         """Remove one handler of the queue, or all of them."""
         self._remove_handler(queue, handler)
-
-
-Worqr = AsyncWorqr

@@ -1,55 +1,46 @@
-"""The machinery of the asyncio driver: running the core's steps on redis.asyncio (with
-retries and NOSCRIPT reloads), and the heartbeat and pub/sub listener tasks. ``AsyncWorqr``
-(aio.py) adds the public API on top.
+"""The machinery of a client: running the core's steps on redis-py (with retries and NOSCRIPT
+reloads), and the heartbeat, supervisor and pub/sub listener jobs. The client (client.py)
+adds the public API on top.
+
+This asyncio file is the source: ``_sync/machinery.py`` is generated from it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Coroutine
+from collections import deque
 from typing import Any, TypeVar
 
-from redis.asyncio.client import PubSub
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from ...core import Process
 from ...core.calls import Call, Op, Step
 from ...core.model import WorkerState
 from ...errors import WorqrError
 from ..base import FATAL, RETRYABLE, DriverBase, RetryClock
+from .primitives import Background, Event, Executor, Job, PubSub, settled, start
 
 T = TypeVar("T")
 
 
-class _PubSub(PubSub):
-    """A PubSub that remembers it reconnected (it has then resubscribed by itself)."""
-
-    reconnected = False
-
-    async def on_connect(self, connection: Any) -> None:
-        await super().on_connect(connection)
-        self.reconnected = True
-
-
-class AsyncioDriver(DriverBase):
-    """Executes operations and runs the background tasks of an asyncio client."""
+class Machinery(DriverBase):
+    """Executes operations and runs the background jobs of a client."""
 
     _redis: Any
     _sub: Any
-    _closing: bool
 
-    def _init_tasks(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._kept: set[asyncio.Task[Any]] = set()  # cleanups: close() awaits, never cancels
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._beating: asyncio.Task[None] | None = None
-        self._supervisor: asyncio.Task[Any] | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._requests: asyncio.Queue[tuple[str, asyncio.Event]] = asyncio.Queue()
+    def _init_machinery(self) -> None:
+        self._closing = Event()
+        self._supervise = Event()  # set when this worker won the supervision turn
+        self._executor = Executor(self._redis)
+        self._background = Background()
+        self._beating: Job | None = None
+        self._supervisor: Job | None = None
+        self._listener: Job | None = None
+        self._requests: deque[tuple[str, Event]] = deque()  # channels to subscribe
 
     def _closed(self) -> bool:
-        return self._closing
+        return self._closing.is_set()
 
     # ---- execution ----------------------------------------------------------------------
     async def _run(self, op: Op[T], retry: bool = True) -> T:
@@ -63,7 +54,8 @@ class AsyncioDriver(DriverBase):
 
     async def _retrying(self, step: Step, retry: bool) -> Any:
         """Run a step; while Redis is unreachable, again after a jittered backoff, for up to
-        ``retry_timeout`` (every step is safe to replay: see the README)."""
+        ``retry_timeout`` (every step is safe to replay: see the README). Errors that waiting
+        cannot cure (bad credentials) are raised at once."""
         clock = None
         while True:
             try:
@@ -73,19 +65,18 @@ class AsyncioDriver(DriverBase):
                     raise
                 clock = clock or RetryClock(self._core.options.retry_timeout if retry else 0)
                 delay = clock.delay()
-                if delay is None or self._closing:
+                if delay is None or await self._closing.wait(delay):
                     raise
-                await asyncio.sleep(delay)
 
     async def _exec(self, step: Step) -> Any:
         if isinstance(step, Call):
-            return await self._call(step)
+            return await self._executor.call(step)
         pipe = self._redis.pipeline(transaction=False)
         for c in step:
             pipe.execute_command(*(("EVALSHA", *self._script_args(c)) if c.script else c.args))
         replies = await pipe.execute(raise_on_error=False)
         replies = [
-            await self._call(c) if self._is_noscript(r) else r
+            await self._executor.call(c) if self._is_noscript(r) else r
             for c, r in zip(step, replies, strict=True)
         ]
         for r in replies:
@@ -93,55 +84,14 @@ class AsyncioDriver(DriverBase):
                 raise r
         return replies
 
-    async def _call(self, c: Call) -> Any:
-        if c.script is None:
-            return await self._redis.execute_command(*c.args)
-        try:
-            return await self._redis.evalsha(*self._script_args(c))
-        except NoScriptError:
-            await self._redis.script_load(c.script.source)
-            return await self._redis.evalsha(*self._script_args(c))
+    async def _taking(self, op: Op[list[Process]]) -> list[Process]:
+        """Run a dequeue so that cancelling the caller cannot strand what it took: what it
+        took then goes back to the front (give_back), not into this live worker's record
+        unseen."""
+        return await settled(lambda: self._run(op), self._give_back)
 
-    async def _settled(self, op: Op[list[Process]]) -> list[Process]:
-        """Run a dequeue so that cancelling the caller cannot strand what it took: the call
-        goes on, shielded; if the caller was cancelled meanwhile, what it took goes back to
-        the front (give_back) instead of sitting in this live worker's record unseen."""
-        call = asyncio.ensure_future(self._run(op))
-        try:
-            return await asyncio.shield(call)
-        except asyncio.CancelledError:
-            call.add_done_callback(self._give_back)
-            raise
-
-    def _give_back(self, call: asyncio.Future[list[Process]]) -> None:
-        if not call.cancelled() and call.exception() is None and call.result():
-            self._spawn(self._guard(self._core.give_back(call.result())))
-
-    # ---- background tasks -------------------------------------------------------------------
-    def _spawn(self, coro: Coroutine[Any, Any, Any], keep: bool = False) -> None:
-        """Run ``coro`` as a task of this client's loop, from that loop or any thread.
-        ``keep``: close() lets it finish (bounded) rather than cancel it half-way."""
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        loop = self._loop or running
-        if loop is None:
-            coro.close()
-            return
-        if running is not loop:
-            asyncio.run_coroutine_threadsafe(self._spawned(coro, keep), loop)
-            return
-        tasks = self._kept if keep else self._tasks
-        task = loop.create_task(coro)
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    async def _spawned(self, coro: Coroutine[Any, Any, Any], keep: bool) -> None:
-        self._spawn(coro, keep)
-
-    def _schedule_cleanup(self, worker: WorkerState) -> None:
-        self._spawn(self._guard(self._core.cleanup(worker)), keep=True)
+    def _give_back(self, procs: list[Process]) -> None:
+        self._background.spawn(lambda: self._guard(self._core.give_back(procs)), "worqr-back")
 
     async def _guard(self, op: Op[Any], retry: bool = True) -> Any:
         try:
@@ -150,62 +100,92 @@ class AsyncioDriver(DriverBase):
             self._error(exc)
             return None
 
+    # ---- background jobs ----------------------------------------------------------------
+    def _schedule_cleanup(self, worker: WorkerState) -> None:
+        """The Redis side of a failure, in the background; close() lets it finish."""
+        work = lambda: self._guard(self._core.cleanup(worker))  # noqa: E731
+        self._background.spawn(work, "worqr-cleanup", keep=True)
+
+    def _start_jobs(self) -> None:
+        """Heartbeats and supervision, once per client (they outlive a failed worker)."""
+        self._background.bind()
+        if self._beating is None or self._beating.done():
+            self._beating = start(self._beat_loop, "worqr-heartbeat")
+            self._supervisor = start(self._supervise_loop, "worqr-supervisor")
+
+    async def _stop_jobs(self) -> None:
+        self._closing.set()
+        self._supervise.set()  # wakes the supervisor, which sees the close and ends
+        await self._background.close(5)
+        for job in (self._beating, self._supervisor, self._listener):
+            if job is not None:
+                await job.stop(5)
+        self._executor.release()
+
     async def _beat_loop(self) -> None:
         """Beat every interval until close. It outlives a failed worker (skipping its ticks),
-        so a worker registered again is never left without heartbeats."""
+        so a worker registered again is never left without heartbeats. The next beat is the
+        retry; a won turn wakes the supervisor, so a long scan never delays a beat."""
         interval = self._core.options.heartbeat_interval
         due = time.monotonic()
-        while True:
+        while not self._closing.is_set():
             due = max(due + interval, time.monotonic())
-            await asyncio.sleep(due - time.monotonic())
+            if await self._closing.wait(due - time.monotonic()):
+                return
             w = self._core.worker
-            # the next beat is the retry; a won turn starts a scan, apart from the heartbeats
             if w.id is None or w.failed is not None:
                 continue
-            turn = await self._guard(self._core.beat(), retry=False)
-            if turn and (self._supervisor is None or self._supervisor.done()):
-                self._supervisor = asyncio.create_task(
-                    self._guard(self._core.supervise(), retry=False), name="worqr-supervisor"
-                )
+            if await self._guard(self._core.beat(), retry=False):
+                self._supervise.set()
+
+    async def _supervise_loop(self) -> None:
+        """Scan for dead workers whenever this worker won the supervision turn."""
+        while True:
+            await self._supervise.wait()
+            if self._closing.is_set():
+                return
+            self._supervise.clear()
+            await self._guard(self._core.supervise(), retry=False)
 
     async def _subscribe(self, channel: str) -> None:
-        done = asyncio.Event()
-        self._requests.put_nowait((channel, done))
+        done = Event()
+        self._requests.append((channel, done))
         if self._listener is None:
-            self._listener = asyncio.create_task(self._listen(), name="worqr-listener")
-        if asyncio.current_task() is not self._listener:
+            self._listener = start(self._listen, "worqr-listener")
+        if not self._listener.is_current():
             wait = max(10.0, self._core.options.retry_timeout)
-            try:
-                await asyncio.wait_for(done.wait(), wait)
-            except asyncio.TimeoutError:
-                raise WorqrError(f"could not subscribe to {channel!r} within {wait:g} s") from None
+            if not await done.wait(wait):
+                raise WorqrError(f"could not subscribe to {channel!r} within {wait:g} s")
             refused = self._refused.pop(done, None)
             if refused is not None:
                 raise refused
 
     async def _listen(self) -> None:
-        ps = _PubSub(self._sub.connection_pool)
-        waiting: dict[str, list[asyncio.Event]] = {}
+        ps = PubSub(self._sub.connection_pool)
+        waiting: dict[str, list[Event]] = {}
         pending: list[str] = []  # channels to subscribe (again, after a failure)
         poll = self._core.options.poll_interval
         next_poll = time.monotonic() + poll
         try:
-            while True:
-                while not self._requests.empty() or not (pending or waiting or ps.channels):
-                    channel, done = await self._requests.get()
+            while not self._closing.is_set():
+                while self._requests:
+                    channel, done = self._requests.popleft()
                     waiting.setdefault(channel, []).append(done)
                     pending.append(channel)
                 try:
                     if pending:
                         await ps.subscribe(*pending)
                         pending = []
+                    if not ps.subscribed:  # nothing to listen to (yet)
+                        await self._closing.wait(0.05)
+                        continue
                     message = await ps.get_message(timeout=0.05)
                 except (RedisError, OSError) as exc:  # Redis away: say so, pause, go on
                     if isinstance(exc, FATAL):  # bad credentials: the callers hear it now
                         self._refuse(waiting, exc)
                         pending = []
                     self._error(exc)
-                    await asyncio.sleep(self._pause())
+                    await self._closing.wait(self._pause())
                     continue
                 if message is not None:
                     for done in waiting.pop(self._on_message(message) or "", []):
@@ -217,4 +197,4 @@ class AsyncioDriver(DriverBase):
                     if self._done:
                         await self._guard(self._core.listen_done(sorted(set(self._done.values()))))
         finally:
-            await ps.aclose()  # type: ignore[no-untyped-call]
+            await ps.aclose()  # type: ignore[no-untyped-call,unused-ignore]

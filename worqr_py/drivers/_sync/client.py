@@ -1,15 +1,18 @@
-"""The synchronous driver: ``Worqr``. It runs the core's operations on a redis-py client;
-heartbeats/supervision and the pub/sub listener each run in a daemon thread.
+# GENERATED from worqr_py/drivers/_async/client.py by scripts/unasync.py: do not edit.
+# Edit that file, then run: python scripts/unasync.py
+"""The client: ``Worqr`` here, ``Worqr`` in the generated ``_sync/client.py``. Same
+methods, arguments, results and errors in both; here they are coroutines (except ``off`` and
+``shutdown``), and heartbeats, supervision and the pub/sub listener are asyncio tasks (in the
+sync client: threads). This asyncio file is the source of the sync one.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal, overload
 
-import redis as redis_lib
+import redis as redis_flavour
 
 from ...core import Core, Options, Process, scripts
 from ...core.inspection import Snapshot
@@ -18,29 +21,32 @@ from ...runtime._sync.owner import SyncOwner
 from ...runtime._sync.runner import SyncRunner
 from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
 from ..base import DONE_DOC, doc, pick_clients
-from .machinery import Emitter, ThreadedDriver
+from .machinery import Machinery
+from .primitives import cancel_handlers, emitter
 
 
-class Worqr(ThreadedDriver):
-    """A reliable Redis work queue client (synchronous, thread-safe).
+class Worqr(Machinery):
+    """A reliable Redis work queue client (this is the sync client; the other flavour has
+    the same API, and the sync one is thread-safe).
 
-    ``Worqr(url)`` opens its own connections; ``Worqr(redis=r, subscriber=s)`` uses yours
-    (``subscriber`` defaults to ``redis``; pub/sub takes its own connection from its pool).
-    Options: ``prefix`` namespaces every key; a started worker refreshes its heartbeat every
-    ``heartbeat_interval`` seconds with a ``heartbeat_ttl``-second expiry and checks its worked
-    queues for missed work every ``poll_interval`` seconds. Worker-level events are emitted on
-    ``self.events`` (pyee): ``failed(worker_id, reason)``, ``lost(process)``,
+    ``Worqr(url)`` opens its own connections; ``Worqr(redis=r, subscriber=s)`` uses
+    yours (``subscriber`` defaults to ``redis``; pub/sub takes its own connection from its
+    pool). Options: ``prefix`` namespaces every key; a started worker refreshes its heartbeat
+    every ``heartbeat_interval`` seconds with a ``heartbeat_ttl``-second expiry and checks its
+    worked queues for missed work every ``poll_interval`` seconds. Worker-level events are
+    emitted on ``self.events`` (pyee): ``failed(worker_id, reason)``, ``lost(process)``,
     ``reclaimed(worker_id, queue, count)``, ``dead(queue, task)`` (a task dead-lettered after
-    ``max_deliveries``), ``redis_restarted(old_run_id, new_run_id)`` (Redis came back without
-    its data) and ``error(exception)``.
+    ``max_deliveries``), ``redis_restarted(old_run_id, new_run_id)`` (Redis restarted: without
+    persistence, its data is gone) and ``error(exception)``. Queue handlers of the asyncio
+    client may be plain functions or coroutine functions.
     """
 
     def __init__(
         self,
         url: str | None = None,
         *,
-        redis: redis_lib.Redis | None = None,
-        subscriber: redis_lib.Redis | None = None,
+        redis: redis_flavour.Redis | None = None,
+        subscriber: redis_flavour.Redis | None = None,
         prefix: str = "worqr",
         heartbeat_interval: float = 1.0,
         heartbeat_ttl: float = 3.0,
@@ -52,10 +58,10 @@ class Worqr(ThreadedDriver):
             prefix, heartbeat_interval, heartbeat_ttl, poll_interval, max_deliveries, retry_timeout
         )
         self._redis, self._sub, self._owned = pick_clients(
-            url, redis, subscriber, redis_lib.Redis.from_url
+            url, redis, subscriber, redis_flavour.Redis.from_url
         )
-        super().__init__(options, Emitter(self._handler_raised), Emitter(self._error))
-        self._init_threads()
+        super().__init__(options, emitter(self._handler_raised), emitter(self._error))
+        self._init_machinery()
         self._runner: SyncRunner | None = None
 
     # ---- lifecycle --------------------------------------------------------------------
@@ -70,17 +76,15 @@ class Worqr(ThreadedDriver):
 
     def close(self) -> None:
         """Stop: a live worker is failed first (``fail_worker()``: its tasks go back to the
-        front at once), then the threads stop and owned connections close."""
+        front at once), a failure's cleanup under way may finish (bounded), then the
+        background jobs end and owned connections close."""
         self._closing.set()
-        self._supervise.set()  # wakes the supervisor thread, which sees the close and ends
         try:
             if self._core.worker.id is not None and self._core.worker.failed is None:
                 self.fail_worker()
         finally:
-            for t in (self._beating, self._supervisor, self._listener):
-                if t is not None and t is not threading.current_thread():
-                    t.join(timeout=5)
-            self._release_idle()
+            cancel_handlers(self._handlers)
+            self._stop_jobs()
             if self._owned:
                 self._redis.close()
                 self._sub.close()
@@ -155,9 +159,7 @@ class Worqr(ThreadedDriver):
     @doc(Core.start_worker)
     def start_worker(self, permanent: bool = False) -> str:
         wid = self._run(self._core.start_worker(permanent))
-        if self._beating is None or not self._beating.is_alive():
-            self._beating = self._thread(self._beat_loop, "worqr-heartbeat")
-            self._supervisor = self._thread(self._supervise_loop, "worqr-supervisor")
+        self._start_jobs()
         return wid
 
     @doc(Core.start_work)
@@ -171,12 +173,12 @@ class Worqr(ThreadedDriver):
 
     @doc(Core.dequeue)
     def dequeue(self, queue: str) -> Process | None:
-        procs = self._run(self._core.dequeue(queue))
+        procs = self._taking(self._core.dequeue(queue))
         return procs[0] if procs else None
 
     @doc(Core.dequeue)
     def dequeue_many(self, queue: str, count: int, *, finish: Sequence[str] = ()) -> list[Process]:
-        return self._run(self._core.dequeue(queue, count, finish))
+        return self._taking(self._core.dequeue(queue, count, finish))
 
     @doc(Core.finish_processes)
     def finish_processes(self, process_ids: Sequence[str], result: Any = None) -> list[bool]:
@@ -238,9 +240,10 @@ class Worqr(ThreadedDriver):
     def on(self, queue: str, handler: Callable[[str, str], Any]) -> None:
         """Call ``handler(type, message)`` for the queue's events: ``work`` (message: how many
         new tasks), ``cancel`` (the task), ``delete`` ("") and ``dead`` (the task, moved to
-        the dead-letter list after ``max_deliveries``). Subscribes to the queue's
-        channel and, on a worked queue, announces the work already queued. Handlers run on
-        the listener thread; an exception goes to the ``error`` event."""
+        the dead-letter list after ``max_deliveries``). Subscribes to the queue's channel and,
+        on a worked queue, announces the work already queued (in the calling thread). Handlers
+        run on the listener (sync: its thread; asyncio: the event loop, and may be coroutine
+        functions); an exception goes to the ``error`` event."""
         if self._add_handler(queue, handler):
             try:
                 self._subscribe(self._core.channel(queue))

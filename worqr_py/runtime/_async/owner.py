@@ -1,13 +1,15 @@
-"""``AsyncWorqr.own``: persistent tasks on asyncio."""
+"""``AsyncWorqr.own``: persistent tasks, each owned by one live worker at a time. This
+asyncio file is the source: ``_sync/owner.py`` (``Worqr.own``) is generated from it.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
 from ...core.model import FAIL_CALLED, Process
+from ...drivers._async.primitives import Lock, call_now, run_callback, settle_all
 from ...drivers.base import jittered
 from ...errors import WorqrError
 from ..policy import OwnerBase, log
@@ -17,12 +19,16 @@ if TYPE_CHECKING:
 
 
 class AsyncOwner(OwnerBase):
+    """Takes the queue's tasks when notified (up to ``limit``), calls ``on_acquire``, and
+    ``on_lost`` when one stops being this worker's; re-registers after a failure that was
+    not a deliberate ``fail_worker()``, once every ``on_lost`` has returned."""
+
     def __init__(self, w: AsyncWorqr, *args: Any) -> None:
         super().__init__(*args)
         self.w = w
-        self.lock = asyncio.Lock()
-        self.rejoining = asyncio.Lock()
-        self.losing: set[asyncio.Task[Any]] = set()  # on_lost calls not yet finished
+        self.lock = Lock()
+        self.rejoining = Lock()
+        self.losing: set[Any] = set()  # on_lost coroutines still running (asyncio)
 
     async def start(self) -> None:
         self.w.events.on("lost", self.lost)
@@ -32,7 +38,7 @@ class AsyncOwner(OwnerBase):
 
     async def join(self) -> None:
         await self.w.start_worker()
-        await self.w.start_work(self.queue)
+        await self.w.start_work(self.queue)  # announces queued work: on_event acquires it
 
     async def on_event(self, kind: str, message: str) -> None:
         if kind == "work":
@@ -48,34 +54,30 @@ class AsyncOwner(OwnerBase):
                 if p is None:
                     return
                 try:
-                    result = self.on_acquire(p)
-                    if asyncio.iscoroutine(result):
-                        await result
+                    await run_callback(self.on_acquire, p)
                 except Exception:
                     log.exception("on_acquire failed for %r; giving it back", p.task)
                     await self.w.stop_process(p.id)
 
     def lost(self, p: Process) -> None:
-        """Run on_lost now (a coroutine: as a task that rejoin waits for)."""
-        if p.queue != self.queue:
-            return
-        result = self.on_lost(p)
-        if asyncio.iscoroutine(result):
-            task = asyncio.ensure_future(result)
-            self.losing.add(task)
-            task.add_done_callback(self.losing.discard)
+        """Call on_lost now; the core tells every ``lost`` before ``failed``, and rejoin
+        waits for any on_lost still running, so none overlaps the new id's acquisitions."""
+        if p.queue == self.queue:
+            pending = call_now(self.on_lost, p)
+            if pending is not None:
+                self.losing.add(pending)
+                pending.add_done_callback(self.losing.discard)
 
     def failed(self, worker_id: str, reason: str) -> None:
         if reason != FAIL_CALLED and not self.w._closed():
-            self.w._spawn(self.rejoin())
+            self.w._background.spawn(self.rejoin, "worqr-owner-rejoin")
 
     async def rejoin(self) -> None:
         """Wait until every on_lost of the failed worker has finished, then re-register (one
         rejoin at a time) and take over what is free."""
-        if self.losing:
-            await asyncio.gather(*self.losing, return_exceptions=True)
+        await settle_all(self.losing)
         if self.rejoining.locked():
-            return
+            return  # another rejoin is under way: one new id, not several
         async with self.rejoining:
             attempt = 0
             while not self.w._closed() and not self.w.alive:
@@ -83,4 +85,5 @@ class AsyncOwner(OwnerBase):
                     await self.join()
                 except (WorqrError, RedisError):
                     attempt += 1
-                    await asyncio.sleep(jittered(attempt, 0.05, 5.0))
+                    if await self.w._closing.wait(jittered(attempt, 0.05, 5.0)):
+                        return

@@ -1,57 +1,50 @@
-"""``AsyncWorqr.run``: the worker runtime on asyncio tasks."""
+"""``AsyncWorqr.run``: the worker runtime (``concurrency`` jobs each taking, handling and
+acking tasks). This asyncio file is the source: ``_sync/runner.py`` (``Worqr.run``, on
+threads) is generated from it.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
 from ...core.model import Process
+from ...drivers._async.primitives import Event, Lock, run_handler, signal_handlers, start, wait_all
 from ...errors import WorkerFailed, WorqrError
-from ..policy import SIGNALS, RunnerBase, log
+from ..policy import RunnerBase, log
 
 if TYPE_CHECKING:
     from ...drivers import AsyncWorqr
 
 
 class AsyncRunner(RunnerBase):
-    """``AsyncWorqr.run``: ``concurrency`` tasks; a plain-function handler runs in a thread."""
+    """``run``: ``concurrency`` jobs, each taking ``prefetch`` tasks at a time."""
 
     def __init__(self, w: AsyncWorqr, *args: Any) -> None:
         super().__init__(*args)
         self.w = w
-        self.wake, self.stop = asyncio.Event(), asyncio.Event()
-        self.rejoining = asyncio.Lock()
-        self.tasks: list[asyncio.Task[None]] = []
+        self.wake, self.stop, self.force = Event(), Event(), Event()
+        self.rejoining = Lock()
 
     async def run(self) -> None:
         self.w.events.on("failed", self.on_failed)
         for q in self.queues:
             await self.w.on(q, self.on_event)
-        loop = asyncio.get_running_loop()
-        main = threading.current_thread() is threading.main_thread()
         try:
             await self.start()
-            self.tasks = [asyncio.create_task(self.loop()) for _ in range(self.concurrency)]
-            for s in SIGNALS if main else ():
-                loop.add_signal_handler(s, self.on_signal)
-            await self.stop.wait()
-            _, pending = await asyncio.wait(self.tasks, timeout=self.grace)
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            jobs = [start(self.loop, f"worqr-run-{i}") for i in range(self.concurrency)]
+            with signal_handlers(self.on_signal):
+                while not await self.stop.wait(0.2):  # a bounded wait: signals get through
+                    pass
+                await wait_all(jobs, self.grace, self.force)
         finally:
-            for s in SIGNALS if main else ():
-                loop.remove_signal_handler(s)
             self.w.events.remove_listener("failed", self.on_failed)
             for q in self.queues:
                 self.w.off(q, self.on_event)
             if self.w.alive:
-                await self.w.fail_worker()
+                await self.w.fail_worker()  # what is still running goes back to the front now
 
     async def start(self) -> None:
         """Register and join; a failure after registering goes through re-registration."""
@@ -64,8 +57,7 @@ class AsyncRunner(RunnerBase):
         self.stop.set()
         self.wake.set()
         if force:
-            for t in self.tasks:
-                t.cancel()
+            self.force.set()
 
     def on_signal(self) -> None:
         self.signalled()
@@ -88,14 +80,13 @@ class AsyncRunner(RunnerBase):
                 batch = await self.take(done)
                 if not batch:
                     await self.flush(done)
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), poll)
+                    await self.wake.wait(poll)
                     continue
                 for p in batch:
                     if self.stop.is_set():
                         break  # prefetched, not started: fail_worker returns it to the front
                     try:
-                        await self.call(p)
+                        await run_handler(self.handler, p)
                     except Exception as exc:
                         self.failed(p, exc, max_deliveries)
                         await self.guard(self.w.stop_process, p.id)
@@ -103,14 +94,6 @@ class AsyncRunner(RunnerBase):
                         done.setdefault(p.queue, []).append(p.id)
         finally:
             await self.flush(done)
-
-    async def call(self, p: Process) -> None:
-        if asyncio.iscoroutinefunction(self.handler):
-            await self.handler(p)
-        else:  # a plain function must not block the loop (and its heartbeats)
-            result = await asyncio.to_thread(self.handler, p)
-            if asyncio.iscoroutine(result):
-                await result
 
     async def take(self, done: dict[str, list[str]]) -> list[Process]:
         """Ack the finished processes of a queue and take its next tasks: one round trip.
@@ -130,8 +113,7 @@ class AsyncRunner(RunnerBase):
     async def recover(self, queue: str, exc: BaseException) -> None:
         if self.w.alive:
             self.errors += 1
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), self.take_failed(queue, exc, self.errors))
+            await self.stop.wait(self.take_failed(queue, exc, self.errors))
         else:
             await self.rejoin(exc)
 
@@ -155,8 +137,10 @@ class AsyncRunner(RunnerBase):
             await self.w.start_work(q)
 
     async def rejoin(self, exc: BaseException) -> None:
-        """As SyncRunner.rejoin: one runner task re-registers, the others wait for it and
-        then find the worker alive, so one process never holds several worker ids."""
+        """After a failure (heartbeat lost, Redis down): register a new worker id and join
+        the queues again, with backoff, until it works or the runner stops. One job at a
+        time: the others wait, then find the worker alive, so one process never holds
+        several worker ids."""
         if not self.reregister:
             log.error("worker failed (%s); stopping (reregister=False)", exc)
             self.request_stop()
@@ -171,7 +155,6 @@ class AsyncRunner(RunnerBase):
                     joined = True
                 except (WorqrError, RedisError) as again:
                     exc, attempt = again, attempt + 1
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self.stop.wait(), self.backoff(attempt))
+                    await self.stop.wait(self.backoff(attempt))
             if joined:
                 log.info("registered again as worker %s", self.w.worker_id)

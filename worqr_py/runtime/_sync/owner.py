@@ -1,13 +1,17 @@
-"""``Worqr.own``: persistent tasks on threads."""
+# GENERATED from worqr_py/runtime/_async/owner.py by scripts/unasync.py: do not edit.
+# Edit that file, then run: python scripts/unasync.py
+"""``Worqr.own``: persistent tasks, each owned by one live worker at a time. This
+asyncio file is the source: ``_sync/owner.py`` (``Worqr.own``) is generated from it.
+"""
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
 from ...core.model import FAIL_CALLED, Process
+from ...drivers._sync.primitives import Lock, call_now, run_callback, settle_all
 from ...drivers.base import jittered
 from ...errors import WorqrError
 from ..policy import OwnerBase, log
@@ -17,11 +21,16 @@ if TYPE_CHECKING:
 
 
 class SyncOwner(OwnerBase):
+    """Takes the queue's tasks when notified (up to ``limit``), calls ``on_acquire``, and
+    ``on_lost`` when one stops being this worker's; re-registers after a failure that was
+    not a deliberate ``fail_worker()``, once every ``on_lost`` has returned."""
+
     def __init__(self, w: Worqr, *args: Any) -> None:
         super().__init__(*args)
         self.w = w
-        self.lock = threading.Lock()
-        self.rejoining = threading.Lock()
+        self.lock = Lock()
+        self.rejoining = Lock()
+        self.losing: set[Any] = set()  # on_lost coroutines still running (threads)
 
     def start(self) -> None:
         self.w.events.on("lost", self.lost)
@@ -47,25 +56,31 @@ class SyncOwner(OwnerBase):
                 if p is None:
                     return
                 try:
-                    self.on_acquire(p)
+                    run_callback(self.on_acquire, p)
                 except Exception:
                     log.exception("on_acquire failed for %r; giving it back", p.task)
                     self.w.stop_process(p.id)
 
     def lost(self, p: Process) -> None:
+        """Call on_lost now; the core tells every ``lost`` before ``failed``, and rejoin
+        waits for any on_lost still running, so none overlaps the new id's acquisitions."""
         if p.queue == self.queue:
-            self.on_lost(p)
+            pending = call_now(self.on_lost, p)
+            if pending is not None:
+                self.losing.add(pending)
+                pending.add_done_callback(self.losing.discard)
 
     def failed(self, worker_id: str, reason: str) -> None:
-        """The core tells ``lost`` for every held process before ``failed``, and a sync
-        handler runs to its end, so every on_lost has returned before the new id acquires."""
         if reason != FAIL_CALLED and not self.w._closed():
-            threading.Thread(target=self.rejoin, name="worqr-owner-rejoin", daemon=True).start()
+            self.w._background.spawn(self.rejoin, "worqr-owner-rejoin")
 
     def rejoin(self) -> None:
-        if not self.rejoining.acquire(blocking=False):
-            return  # another thread is re-registering: one new id, not several
-        try:
+        """Wait until every on_lost of the failed worker has finished, then re-register (one
+        rejoin at a time) and take over what is free."""
+        settle_all(self.losing)
+        if self.rejoining.locked():
+            return  # another rejoin is under way: one new id, not several
+        with self.rejoining:
             attempt = 0
             while not self.w._closed() and not self.w.alive:
                 try:
@@ -74,5 +89,3 @@ class SyncOwner(OwnerBase):
                     attempt += 1
                     if self.w._closing.wait(jittered(attempt, 0.05, 5.0)):
                         return
-        finally:
-            self.rejoining.release()

@@ -1,30 +1,34 @@
-"""``Worqr.run``: the worker runtime on threads."""
+# GENERATED from worqr_py/runtime/_async/runner.py by scripts/unasync.py: do not edit.
+# Edit that file, then run: python scripts/unasync.py
+"""``Worqr.run``: the worker runtime (``concurrency`` jobs each taking, handling and
+acking tasks). This asyncio file is the source: ``_sync/runner.py`` (``Worqr.run``, on
+threads) is generated from it.
+"""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
 from ...core.model import Process
+from ...drivers._sync.primitives import Event, Lock, run_handler, signal_handlers, start, wait_all
 from ...errors import WorkerFailed, WorqrError
-from ..policy import RunnerBase, log, signal_handlers
+from ..policy import RunnerBase, log
 
 if TYPE_CHECKING:
     from ...drivers import Worqr
 
 
 class SyncRunner(RunnerBase):
-    """``Worqr.run``: ``concurrency`` threads, each taking one task at a time."""
+    """``run``: ``concurrency`` jobs, each taking ``prefetch`` tasks at a time."""
 
     def __init__(self, w: Worqr, *args: Any) -> None:
         super().__init__(*args)
         self.w = w
-        self.wake, self.stop, self.force = threading.Event(), threading.Event(), threading.Event()
-        self.rejoining = threading.Lock()
+        self.wake, self.stop, self.force = Event(), Event(), Event()
+        self.rejoining = Lock()
 
     def run(self) -> None:
         self.w.events.on("failed", self.on_failed)
@@ -32,25 +36,17 @@ class SyncRunner(RunnerBase):
             self.w.on(q, self.on_event)
         try:
             self.start()
-            threads = [
-                threading.Thread(target=self.loop, name=f"worqr-run-{i}", daemon=True)
-                for i in range(self.concurrency)
-            ]
+            jobs = [start(self.loop, f"worqr-run-{i}") for i in range(self.concurrency)]
             with signal_handlers(self.on_signal):
-                for t in threads:
-                    t.start()
-                while not self.stop.wait(0.2):
+                while not self.stop.wait(0.2):  # a bounded wait: signals get through
                     pass
-                deadline = time.monotonic() + self.grace
-                for t in threads:
-                    while t.is_alive() and not self.force.is_set() and time.monotonic() < deadline:
-                        t.join(0.05)
-            if self.w.alive:
-                self.w.fail_worker()  # what is still running goes back to the front now
+                wait_all(jobs, self.grace, self.force)
         finally:
             self.w.events.remove_listener("failed", self.on_failed)
             for q in self.queues:
                 self.w.off(q, self.on_event)
+            if self.w.alive:
+                self.w.fail_worker()  # what is still running goes back to the front now
 
     def start(self) -> None:
         """Register and join; a failure after registering goes through re-registration."""
@@ -80,24 +76,26 @@ class SyncRunner(RunnerBase):
         poll = self.w._core.options.poll_interval
         max_deliveries = self.w._core.options.max_deliveries
         done: dict[str, list[str]] = {}  # finished, to be acked with the next take
-        while not self.stop.is_set():
-            self.wake.clear()
-            batch = self.take(done)
-            if not batch:
-                self.flush(done)
-                self.wake.wait(poll)
-                continue
-            for p in batch:
-                if self.stop.is_set():
-                    break  # prefetched, not started: fail_worker returns it to the front
-                try:
-                    self.handler(p)
-                except Exception as exc:
-                    self.failed(p, exc, max_deliveries)
-                    self.guard(self.w.stop_process, p.id)
-                else:
-                    done.setdefault(p.queue, []).append(p.id)
-        self.flush(done)
+        try:
+            while not self.stop.is_set():
+                self.wake.clear()
+                batch = self.take(done)
+                if not batch:
+                    self.flush(done)
+                    self.wake.wait(poll)
+                    continue
+                for p in batch:
+                    if self.stop.is_set():
+                        break  # prefetched, not started: fail_worker returns it to the front
+                    try:
+                        run_handler(self.handler, p)
+                    except Exception as exc:
+                        self.failed(p, exc, max_deliveries)
+                        self.guard(self.w.stop_process, p.id)
+                    else:
+                        done.setdefault(p.queue, []).append(p.id)
+        finally:
+            self.flush(done)
 
     def take(self, done: dict[str, list[str]]) -> list[Process]:
         """Ack the finished processes of a queue and take its next tasks: one round trip.
@@ -142,8 +140,9 @@ class SyncRunner(RunnerBase):
 
     def rejoin(self, exc: BaseException) -> None:
         """After a failure (heartbeat lost, Redis down): register a new worker id and join
-        the queues again, with backoff, until it works or the runner stops. One thread at a
-        time: the others wait, then find the worker alive."""
+        the queues again, with backoff, until it works or the runner stops. One job at a
+        time: the others wait, then find the worker alive, so one process never holds
+        several worker ids."""
         if not self.reregister:
             log.error("worker failed (%s); stopping (reregister=False)", exc)
             self.request_stop()

@@ -1,0 +1,240 @@
+"""The asyncio primitives the driver and the runtime are written against. Hand-written, as
+is its thread twin ``drivers/_sync/primitives.py`` (same names, same meaning); everything else
+in ``_sync/`` is generated from ``_async/`` by ``scripts/unasync.py``.
+
+Each primitive says what it touches. None of them talks to Redis except ``Executor``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from typing import Any, TypeVar
+
+from pyee.asyncio import AsyncIOEventEmitter
+from redis.asyncio.client import PubSub as _PubSub
+from redis.exceptions import NoScriptError
+
+from ...core.calls import Call
+
+T = TypeVar("T")
+Work = Callable[[], Coroutine[Any, Any, Any]]
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+Lock = asyncio.Lock
+
+
+class Event:
+    """A flag to set, clear and wait for; ``wait(timeout)`` says whether it is set."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        if timeout is None:
+            await self._event.wait()
+        else:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._event.wait(), max(0.0, timeout))
+        return self._event.is_set()
+
+
+async def sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+class Job:
+    """A background activity: an asyncio task of the running loop."""
+
+    def __init__(self, work: Work, name: str) -> None:
+        self.task = asyncio.get_running_loop().create_task(work(), name=name)
+
+    def done(self) -> bool:
+        return self.task.done()
+
+    def is_current(self) -> bool:
+        return asyncio.current_task() is self.task
+
+    async def stop(self, timeout: float) -> None:
+        """End it (cancel) and wait for that, at most ``timeout`` seconds."""
+        if not self.is_current():
+            self.task.cancel()
+            await asyncio.wait([self.task], timeout=timeout)
+
+
+def start(work: Work, name: str) -> Job:
+    """Start ``work()`` in the background (an asyncio task)."""
+    return Job(work, name)
+
+
+async def wait_all(jobs: list[Job], grace: float, force: Event) -> None:
+    """Wait until the jobs end, ``grace`` seconds pass or ``force`` is set; then cancel what
+    is left (a coroutine handler is cancelled at its next await)."""
+    deadline = asyncio.get_running_loop().time() + grace
+    pending = {j.task for j in jobs}
+    while pending and not force.is_set():
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(left, 0.05))
+    for t in pending:
+        t.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+
+
+class Background:
+    """The short-lived jobs of one client (cleanups, rejoins, give-backs), startable from
+    its loop or from any thread. ``close`` lets the kept ones (cleanups) finish, bounded, and
+    cancels the rest."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._kept: set[asyncio.Task[Any]] = set()
+        self._other: set[asyncio.Task[Any]] = set()
+
+    def bind(self) -> None:
+        """Remember the running loop (jobs started from other threads run on it)."""
+        self._loop = asyncio.get_running_loop()
+
+    def spawn(self, work: Work, name: str, keep: bool = False) -> None:
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        loop = self._loop or running
+        if loop is None:
+            return
+        if running is not loop:
+            loop.call_soon_threadsafe(self.spawn, work, name, keep)
+            return
+        tasks = self._kept if keep else self._other
+        task = loop.create_task(work(), name=name)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def close(self, timeout: float) -> None:
+        if self._kept:
+            await asyncio.wait(list(self._kept), timeout=timeout)
+        others = [t for t in self._other if t is not asyncio.current_task()]
+        for t in others:
+            t.cancel()
+        if others:
+            await asyncio.wait(others, timeout=timeout)
+
+
+async def settled(
+    call: Callable[[], Awaitable[list[T]]], give_back: Callable[[list[T]], None]
+) -> list[T]:
+    """Run ``call`` so that cancelling the caller cannot strand what it took: the call goes
+    on, shielded, and if the caller was cancelled meanwhile its result goes to ``give_back``."""
+    future = asyncio.ensure_future(call())
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+
+        def done(f: asyncio.Future[list[T]]) -> None:
+            if not f.cancelled() and f.exception() is None and f.result():
+                give_back(f.result())
+
+        future.add_done_callback(done)
+        raise
+
+
+async def run_callback(f: Callable[..., Any], *args: Any) -> Any:
+    """Call a user callback, awaiting it if it is a coroutine."""
+    result = f(*args)
+    if asyncio.iscoroutine(result):
+        result = await result
+    return result
+
+
+def call_now(f: Callable[..., Any], *args: Any) -> asyncio.Future[Any] | None:
+    """Call a user callback now; a coroutine becomes a task, returned so it can be awaited."""
+    result = f(*args)
+    return asyncio.ensure_future(result) if asyncio.iscoroutine(result) else None
+
+
+async def settle_all(pending: Iterable[asyncio.Future[Any]]) -> None:
+    """Wait for the callbacks ``call_now`` started (their errors are theirs)."""
+    waiting = list(pending)
+    if waiting:
+        await asyncio.gather(*waiting, return_exceptions=True)
+
+
+async def run_handler(handler: Callable[..., Any], *args: Any) -> None:
+    """Run a runtime handler: a coroutine function on the loop, a plain function in a
+    thread, so it cannot block the loop (and its heartbeats)."""
+    if asyncio.iscoroutinefunction(handler):
+        await handler(*args)
+        return
+    result = await asyncio.to_thread(handler, *args)
+    if asyncio.iscoroutine(result):
+        await result
+
+
+@contextlib.contextmanager
+def signal_handlers(on_signal: Callable[[], None]) -> Iterator[None]:
+    """Route SIGTERM/SIGINT to ``on_signal`` while the loop runs in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    for s in SIGNALS:
+        loop.add_signal_handler(s, on_signal)
+    try:
+        yield
+    finally:
+        for s in SIGNALS:
+            loop.remove_signal_handler(s)
+
+
+def emitter(on_error: Callable[[Exception], None]) -> AsyncIOEventEmitter:
+    """A pyee emitter whose coroutine handlers run as tasks; errors go to ``error``."""
+    return AsyncIOEventEmitter()
+
+
+def cancel_handlers(handlers: Any) -> None:
+    """Cancel the coroutine handlers still running (on close)."""
+    handlers.cancel()
+
+
+class PubSub(_PubSub):
+    """A PubSub that remembers it reconnected (it has then resubscribed by itself)."""
+
+    reconnected = False
+
+    async def on_connect(self, connection: Any) -> None:
+        await super().on_connect(connection)
+        self.reconnected = True
+
+
+class Executor:
+    """Runs single calls on the client (EVALSHA, loading the script on NOSCRIPT)."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    async def call(self, c: Call) -> Any:
+        if c.script is None:
+            return await self.redis.execute_command(*c.args)
+        args = (c.script.sha, c.nkeys, *c.args)
+        try:
+            return await self.redis.evalsha(*args)
+        except NoScriptError:
+            await self.redis.script_load(c.script.source)
+            return await self.redis.evalsha(*args)
+
+    def release(self) -> None:
+        """Nothing held between calls."""

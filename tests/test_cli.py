@@ -247,7 +247,7 @@ def test_the_worker_logs_what_it_runs_and_a_clean_stop_is_info(servers: Any, pre
     guarded.client().config_set("requirepass", "pw-s3cret")
     url = f"redis://:pw-s3cret@127.0.0.1:{guarded.port}/0"
     r = guarded.client(password="pw-s3cret", decode_responses=True)
-    r.rpush(Keys(prefix).queue("jobs").q, "t1")
+    r.rpush(Keys(prefix).queue("jobs").tasks, "t1")
     env = {"TEST_LEDGER_URL": url, "TEST_LEDGER": f"{prefix}-ledger"}
     proc = cli_worker(url, prefix, "tests.handlers:record", "--poll-interval", "0.7", env=env)
     try:  # a recorded task: the worker is running (and handles SIGTERM)
@@ -337,7 +337,7 @@ def test_the_worker_says_loudly_that_redis_restarted_and_goes_on(servers: Any, p
         s.restart()  # all data lost
         r = s.client(decode_responses=True)
         wait_for(lambda: r.smembers(f"{{{prefix}}}:workers"), timeout=30, what="registered again")
-        r.rpush(Keys(prefix).queue("jobs").q, "after")
+        r.rpush(Keys(prefix).queue("jobs").tasks, "after")
         wait_for(lambda: r.hget(f"{prefix}-ledger", "after"), timeout=30, what="new work done")
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)

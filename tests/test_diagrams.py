@@ -34,8 +34,8 @@ def test_snapshot_finds_every_key_from_the_registry(make: Any, r: Any, prefix: s
     p = w.dequeue("jobs")
     snap = w.snapshot()
     k = Keys(prefix)
-    assert snap[k.queue("jobs").q] == ("list", ["b"])
-    assert snap[k.queue("jobs").procs(w.worker_id)] == ("hash", {"1": "a"})
+    assert snap[k.queue("jobs").tasks] == ("list", ["b"])
+    assert snap[k.queue("jobs").processes(w.worker_id)] == ("hash", {"1": "a"})
     assert set(snap) == set(r.keys(f"*{prefix}*")) - {k.supervisor} | ({k.supervisor} & set(snap))
     picture = render(snap, {w.worker_id: "W1"})
     assert "worqr" not in picture or prefix in picture
@@ -56,10 +56,14 @@ def test_snapshot_includes_dead_letters_unique_locks_and_done_listeners(
     snap = w.snapshot()
     k = Keys(prefix).queue("jobs")
     assert snap[k.dead] == ("list", ["doomed"])
-    assert snap[k.u] == ("hash", {"only-one": "q"})
-    assert snap[k.dl][0] == "string"
+    assert snap[k.locks] == ("hash", {"only-one": "q"})
+    assert snap[k.done_listeners][0] == "string"
     assert set(snap) == set(r.keys(f"*{prefix}*")) - {Keys(prefix).supervisor} | (
         {Keys(prefix).supervisor} & set(snap)
     )
     picture = render(snap)
-    assert f"{k.dead} : list" in picture and f"{k.u} : hash" in picture and k.dl in picture
+    assert (
+        f"{k.dead} : list" in picture
+        and f"{k.locks} : hash" in picture
+        and k.done_listeners in picture
+    )

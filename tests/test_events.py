@@ -67,7 +67,7 @@ def test_a_lost_notification_is_recovered_by_the_fallback_poll(
     seen = handler_log(w, "q")
     w.start_worker()
     w.start_work("q")
-    r.rpush(Keys(prefix).queue("q").q, "silent")  # a task whose notification never came
+    r.rpush(Keys(prefix).queue("q").tasks, "silent")  # a task whose notification never came
     wait_for(lambda: ("work", "1") in seen, timeout=2, what="the fallback poll")
     assert w.dequeue("q").task == "silent"
 
@@ -135,7 +135,7 @@ def test_scripts_are_reloaded_after_script_flush(make: Any, r: Any) -> None:
     w.dequeue("q")
     r.script_flush()
     assert w.fail_worker() == 1
-    assert all(r.script_exists(*[s.sha for s in (scripts.DEREGISTER, scripts.UNWORK)]))
+    assert all(r.script_exists(*[s.sha for s in (scripts.FENCE_WORKER, scripts.LEAVE_QUEUE)]))
 
 
 def test_every_lua_file_documents_keys_argv_and_reply() -> None:

@@ -197,7 +197,9 @@ def test_done_messages_are_json(make: Any, r: Any, prefix: str) -> None:
     w = worker(make, "q")
     ps = r.pubsub()
     ps.subscribe(Keys(prefix).queue("q").done)
-    r.set(Keys(prefix).queue("q").dl, "1", px=10_000)  # what on_done does for its listener
+    r.set(
+        Keys(prefix).queue("q").done_listeners, "1", px=10_000
+    )  # what on_done does for its listener
     wait_for(lambda: ps.get_message(timeout=0.1), what="the subscription")
     w.enqueue("q", 'quote " and \\ backslash')
     w.finish_process(w.dequeue("q").id, result="ok")

@@ -23,8 +23,8 @@ def test_dequeue_moves_the_head_into_this_workers_process_set(
     assert (p.queue, p.task, p.deliveries) == ("q", "a", 1)
     assert w.get_tasks("q") == ["b"]
     k = Keys(prefix).queue("q")
-    assert r.hvals(k.procs(w.worker_id)) == ["a"]
-    assert r.smembers(k.w) == {w.worker_id}
+    assert r.hvals(k.processes(w.worker_id)) == ["a"]
+    assert r.smembers(k.workers) == {w.worker_id}
     assert w.processes == [p]
 
 
@@ -41,7 +41,7 @@ def test_finish_drops_the_process_once(make: Any, r: Any, prefix: str) -> None:
     assert w.finish_process(p.id) is True
     assert w.finish_process(p.id) is False
     assert w.get_tasks("q") == []
-    assert not r.exists(Keys(prefix).queue("q").procs(w.worker_id))
+    assert not r.exists(Keys(prefix).queue("q").processes(w.worker_id))
 
 
 def test_stop_process_puts_the_task_back_at_the_front(make: Any) -> None:
@@ -157,7 +157,7 @@ def test_close_of_a_producer_writes_nothing(make: Any, r: Any, prefix: str) -> N
     before = r.dbsize()
     w.close()
     assert r.dbsize() == before
-    assert r.lrange(Keys(prefix).queue("q").q, 0, -1) == ["t"]
+    assert r.lrange(Keys(prefix).queue("q").tasks, 0, -1) == ["t"]
 
 
 @pytest.mark.parametrize("decode", [False, True], ids=["bytes", "decode_responses"])

@@ -92,7 +92,15 @@ def test_every_key_of_a_queue_is_in_one_cluster_slot() -> None:
     keys = Keys("p")
     for name in NAMES:
         k = keys.queue(name)
-        assert len({key_slot(x.encode()) for x in (k.q, k.qn, k.w, k.d, k.procs("w1"))}) == 1
+        assert (
+            len(
+                {
+                    key_slot(x.encode())
+                    for x in (k.tasks, k.returned, k.workers, k.deliveries, k.processes("w1"))
+                }
+            )
+            == 1
+        )
     for wid in ("a1", "b2"):
         registry = (
             keys.workers,
@@ -102,7 +110,7 @@ def test_every_key_of_a_queue_is_in_one_cluster_slot() -> None:
             keys.working_queues(wid),
         )
         assert len({key_slot(x.encode()) for x in registry}) == 1
-    assert len({keys.queue(n).q for n in NAMES}) == len(NAMES)
+    assert len({keys.queue(n).tasks for n in NAMES}) == len(NAMES)
 
 
 def test_two_prefixes_never_see_each_other(make: Any, prefix: str) -> None:

@@ -78,7 +78,19 @@ def test_a_retried_dequeue_answers_again_instead_of_taking_more(
     w = worker(make, "q")
     w.enqueue("q", ["first", "second"])
     k = Keys(prefix).queue("q")
-    args = (6, k.q, k.qn, k.w, k.procs(w.worker_id), k.d, k.u, w.worker_id, 900, 1, k.done)
+    args = (
+        6,
+        k.tasks,
+        k.returned,
+        k.workers,
+        k.processes(w.worker_id),
+        k.deliveries,
+        k.locks,
+        w.worker_id,
+        900,
+        1,
+        k.done,
+    )
     assert r.evalsha(scripts.DEQUEUE.sha, *args) == [[], "first", 1]
     assert r.evalsha(scripts.DEQUEUE.sha, *args) == [[], "first", 1]  # its reply was "lost"
     assert w.get_tasks("q") == ["second"]

@@ -86,8 +86,8 @@ def test_reaping_many_dead_workers_never_starves_the_supervisors_heartbeat(
         wid = f"dead{i:05d}"
         pipe.sadd(keys.workers, wid)
         pipe.sadd(keys.working_queues(wid), "jobs")
-        pipe.sadd(keys.queue("jobs").w, wid)
-        pipe.hset(keys.queue("jobs").procs(wid), "1", f"task-of-{wid}")
+        pipe.sadd(keys.queue("jobs").workers, wid)
+        pipe.hset(keys.queue("jobs").processes(wid), "1", f"task-of-{wid}")
     pipe.execute()
     w = make(heartbeat_interval=0.2, heartbeat_ttl=0.6)
     failed: list[str] = []
@@ -99,7 +99,7 @@ def test_reaping_many_dead_workers_never_starves_the_supervisors_heartbeat(
     wait_for(lambda: r.scard(keys.workers) == 1, timeout=60, what="every dead worker reaped")
     assert failed == []
     assert w.finish_process(p.id) is True
-    assert r.llen(keys.queue("jobs").q) == 2000  # each dead worker's task back once
+    assert r.llen(keys.queue("jobs").tasks) == 2000  # each dead worker's task back once
 
 
 def test_a_permanent_worker_notices_that_a_peer_failed_it(make: Any) -> None:

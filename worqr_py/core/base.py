@@ -11,14 +11,13 @@ from . import scripts as S
 from . import validate as v
 from .calls import Call, script
 from .keys import Keys, QueueKeys
-from .model import Notify, Options, WorkerState
+from .model import Cleanup, Failed, Lost, Notify, Options, Reason, WorkerState
 
 
 class CoreBase:
     """Options, keys and worker state of one Worqr instance. The core tells its driver what
-    happened through ``notify(event, *args)``: ``("failed", worker_id, reason)``,
-    ``("lost", process)``, ``("reclaimed", worker_id, queue, count)``,
-    ``("dead", queue, task)`` and ``("redis_restarted", old_run_id, new_run_id)``."""
+    happened through ``notify(event)``, with one of the typed events of ``core.model``:
+    ``Cleanup``, ``Lost``, ``Failed``, ``Reclaimed``, ``Dead`` and ``RedisRestarted``."""
 
     def __init__(self, options: Options, notify: Notify) -> None:
         self.options = options
@@ -29,16 +28,16 @@ class CoreBase:
         self._lock = threading.Lock()
 
     def channel(self, queue: str) -> str:
-        return self._queue(queue).ev
+        return self._queue(queue).events
 
     def _queue(self, queue: str) -> QueueKeys:
         return self.keys.queue(v.name(queue, "queue"))
 
-    def _unwork(self, k: QueueKeys, wid: str, dead_after: int) -> Call:
-        """W leaves the queue, its processes back at the front (unwork.lua); ``dead_after``
+    def _leave_queue(self, k: QueueKeys, wid: str, dead_after: int) -> Call:
+        """W leaves the queue, its processes back at the front (leave_queue.lua); ``dead_after``
         deliveries send a task to the dead-letter list instead (0: a graceful leave, never)."""
-        keys = [k.q, k.qn, k.w, k.procs(wid), k.d, k.dead, k.u]
-        return script(S.UNWORK, keys, [wid, k.ev, dead_after])
+        keys = [k.tasks, k.returned, k.workers, k.processes(wid), k.deliveries, k.dead, k.locks]
+        return script(S.LEAVE_QUEUE, keys, [wid, k.events, dead_after])
 
     def _started(self) -> str:
         if self.worker.id is None:
@@ -60,11 +59,11 @@ class CoreBase:
         if w.id is None or w.failed is not None:
             return False
         if time.monotonic() >= w.deadline:
-            self._fail("heartbeat lapsed: no refresh within heartbeat_ttl minus margin")
+            self._fail(Reason.LAPSED)
             return False
         return True
 
-    def _fail(self, reason: str) -> WorkerFailed:
+    def _fail(self, reason: Reason) -> WorkerFailed:
         """Mark this worker failed (once), telling the driver; returns the error to raise.
 
         The driver hears ``cleanup`` (with this worker's state, so the cleanup can never touch
@@ -78,8 +77,8 @@ class CoreBase:
         if first:
             lost, w.held = list(w.held.values()), {}
             w.queues.clear()
-            self.notify("cleanup", w)
+            self.notify(Cleanup(w))
             for p in lost:
-                self.notify("lost", p)
-            self.notify("failed", w.id, reason)
+                self.notify(Lost(p))
+            self.notify(Failed(w.id, reason))
         return WorkerFailed(f"worker {w.id} has failed ({w.failed})")

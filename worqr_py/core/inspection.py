@@ -26,8 +26,8 @@ class StateOps(QueueOps):
         k = self.keys
         reg = yield [command("SMEMBERS", k.queues), command("SMEMBERS", k.workers)]
         names, wids = sorted(texts(reg[0])), sorted(texts(reg[1]))
-        reads = [command("LLEN", k.queue(q).q) for q in names]
-        reads += [command("SMEMBERS", k.queue(q).w) for q in names]
+        reads = [command("LLEN", k.queue(q).tasks) for q in names]
+        reads += [command("SMEMBERS", k.queue(q).workers) for q in names]
         for wid in wids:
             reads += [command("GET", k.heartbeat(wid)), command("PTTL", k.heartbeat(wid))]
             reads.append(command("SMEMBERS", k.working_queues(wid)))
@@ -62,17 +62,24 @@ class StateOps(QueueOps):
         for wid in workers:
             reads += [(k.heartbeat(wid), "string"), (k.working_queues(wid), "set")]
         for qk in qkeys:
-            reads += [(qk.q, "list"), (qk.qn, "list"), (qk.w, "set"), (qk.d, "hash")]
-            reads += [(qk.dead, "list"), (qk.u, "hash"), (qk.dl, "string")]
+            reads += [
+                (qk.tasks, "list"),
+                (qk.returned, "list"),
+                (qk.workers, "set"),
+                (qk.deliveries, "hash"),
+            ]
+            reads += [(qk.dead, "list"), (qk.locks, "hash"), (qk.done_listeners, "string")]
         values = yield [_read(key, kind) for key, kind in reads]
         found = {
             key: (kind, _value(kind, val)) for (key, kind), val in zip(reads, values, strict=True)
         }
-        owners = [(qk, wid) for qk in qkeys for wid in sorted(set(workers) | set(found[qk.w][1]))]
+        owners = [
+            (qk, wid) for qk in qkeys for wid in sorted(set(workers) | set(found[qk.workers][1]))
+        ]
         if owners:
-            procs = yield [command("HGETALL", qk.procs(wid)) for qk, wid in owners]
+            procs = yield [command("HGETALL", qk.processes(wid)) for qk, wid in owners]
             for (qk, wid), val in zip(owners, procs, strict=True):
-                found[qk.procs(wid)] = ("hash", _value("hash", val))
+                found[qk.processes(wid)] = ("hash", _value("hash", val))
         return {key: kv for key, kv in sorted(found.items()) if kv[1] not in (None, [], {}, set())}
 
 

@@ -51,18 +51,18 @@ class QueueKeys:
     """The keys and channel of one queue. Pure data, no I/O."""
 
     queue: str
-    q: str
-    qn: str
-    w: str
-    d: str
-    dead: str
-    u: str
-    ev: str
-    done: str
-    dl: str
+    tasks: str  # P:{E}:q
+    returned: str  # P:{E}:qn
+    workers: str  # P:{E}:w
+    deliveries: str  # P:{E}:d
+    dead: str  # P:{E}:dead
+    locks: str  # P:{E}:u
+    events: str  # P:{E}:ev (channel)
+    done: str  # P:{E}:done (channel)
+    done_listeners: str  # P:{E}:dl
     _base: str
 
-    def procs(self, worker_id: str) -> str:
+    def processes(self, worker_id: str) -> str:
         """Key of the hash holding ``worker_id``'s processes on this queue."""
         return f"{self._base}:p:{worker_id}"
 
@@ -100,15 +100,15 @@ def _queue_keys(prefix: str, queue: str) -> QueueKeys:
     base = f"{prefix}:{{{escape(queue)}}}"
     return QueueKeys(
         queue=queue,
-        q=f"{base}:q",
-        qn=f"{base}:qn",
-        w=f"{base}:w",
-        d=f"{base}:d",
+        tasks=f"{base}:q",
+        returned=f"{base}:qn",
+        workers=f"{base}:w",
+        deliveries=f"{base}:d",
         dead=f"{base}:dead",
-        u=f"{base}:u",
+        locks=f"{base}:u",
         done=f"{base}:done",
-        dl=f"{base}:dl",
-        ev=f"{base}:ev",
+        done_listeners=f"{base}:dl",
+        events=f"{base}:ev",
         _base=base,
     )
 

@@ -4,11 +4,84 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 from . import validate as v
 
-Notify = Callable[..., None]
-FAIL_CALLED = "fail_worker() called"  # the reason of a deliberate failure: nothing to recover
+
+class Reason(str, Enum):
+    """Why a worker failed: the ``reason`` of its ``failed`` event (a str)."""
+
+    CALLED = "fail_worker() called"  # deliberate: nothing to recover, no re-registration
+    LAPSED = "heartbeat lapsed: no refresh within heartbeat_ttl minus margin"
+    EXPIRED = "heartbeat key expired"
+    RESTARTED = "Redis restarted without its data (run_id changed)"
+    REMOVED = "removed from a queue by a peer (failed or reclaimed)"
+
+    __str__ = str.__str__
+    __format__ = str.__format__  # type: ignore[assignment]
+
+
+class Removal(str, Enum):
+    """How fence_worker.lua takes a worker out: FAIL it whatever its state, or REAP it only
+    if its heartbeat is already gone (a peer's reclaim)."""
+
+    FAIL = "fail"
+    REAP = "reap"
+
+
+FAIL_CALLED = Reason.CALLED  # the name 0.1 exported
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """This instance's worker failed (after its ``Lost`` events)."""
+
+    worker_id: str | None
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """A process this worker held is no longer its own."""
+
+    process: Process
+
+
+@dataclass(frozen=True, slots=True)
+class Cleanup:
+    """The Redis side of ``worker``'s failure is to be done (in the background)."""
+
+    worker: WorkerState
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaimed:
+    """A peer's processes on ``queue`` went back to its front (``count`` of them)."""
+
+    worker_id: str
+    queue: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Dead:
+    """A task went to the queue's dead-letter list."""
+
+    queue: str
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedisRestarted:
+    """Redis' run_id changed since this client last saw it."""
+
+    old_run_id: str | None
+    new_run_id: str | None
+
+
+CoreEvent = Failed | Lost | Cleanup | Reclaimed | Dead | RedisRestarted
+Notify = Callable[[CoreEvent], None]
 
 
 @dataclass(frozen=True, slots=True)

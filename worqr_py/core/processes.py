@@ -12,7 +12,7 @@ from . import validate as v
 from .base import CoreBase
 from .calls import Op, command, script, texts
 from .keys import process_id, split_process_id
-from .model import Process
+from .model import Dead, Lost, Process, Reason
 
 
 class ProcessOps(CoreBase):
@@ -37,13 +37,21 @@ class ProcessOps(CoreBase):
         with self._lock:
             token = w.next_token
             w.next_token += count
-        keys = [k.q, k.qn, k.w, k.procs(wid), k.d, k.u, k.dl]
+        keys = [
+            k.tasks,
+            k.returned,
+            k.workers,
+            k.processes(wid),
+            k.deliveries,
+            k.locks,
+            k.done_listeners,
+        ]
         reply = yield script(S.DEQUEUE, keys, [wid, token, count, k.done, *tokens])
         if reply == -1:
             self._finished(finish, [])
             if queue not in w.queues or w is not self.worker:
                 raise NotWorking(f"worker {wid} stopped working on {queue!r}")
-            raise self._fail("removed from the queue by a peer")
+            raise self._fail(Reason.REMOVED)
         flags = iter(reply[0])
         self._finished(finish, [t is not None and int(next(flags)) == 1 for t in done])
         if w is not self.worker or not self._check():
@@ -88,7 +96,7 @@ class ProcessOps(CoreBase):
         for queue, idx in by_queue.items():
             k = self.keys.queue(queue)
             tokens = [parts[i][2] for i in idx]
-            keys = [k.procs(wid), k.d, k.u, k.dl, k.w]
+            keys = [k.processes(wid), k.deliveries, k.locks, k.done_listeners, k.workers]
             calls.append(script(S.FINISH, keys, [wid, k.done, result_json, *tokens]))
         replies: list[Any] = (yield calls) if calls else []
         ok = [False] * len(process_ids)
@@ -101,7 +109,7 @@ class ProcessOps(CoreBase):
                 ok[i] = int(flag) == 1
         self._finished(process_ids, ok)
         if removed and self.worker.id == wid:
-            self._fail("removed from a queue by a peer (failed or reclaimed)")
+            self._fail(Reason.REMOVED)
         return ok
 
     def stop_process(self, process_id: str) -> Op[bool]:
@@ -116,17 +124,17 @@ class ProcessOps(CoreBase):
             w.held.pop(process_id, None)
             return False
         k = self.keys.queue(queue)
-        keys = [k.q, k.qn, k.procs(wid), k.d, k.dead, k.u]
+        keys = [k.tasks, k.returned, k.processes(wid), k.deliveries, k.dead, k.locks]
         reply, _ = yield [
-            script(S.STOP, keys, [wid, k.ev, self.options.dead_after, token]),
+            script(S.STOP, keys, [wid, k.events, self.options.dead_after, token]),
             command("SADD", self.keys.queues, queue),  # a return may re-create a deleted queue
         ]
         proc = w.held.pop(process_id, None)
         outcome = int(reply[0]) if reply else 0
         if outcome == 0 and proc is not None:
-            self.notify("lost", proc)
+            self.notify(Lost(proc))
         if outcome == 2 and proc is not None:
-            self.notify("dead", queue, proc.task)
+            self.notify(Dead(queue, proc.task))
         return outcome > 0
 
     def give_back(self, procs: Sequence[Process]) -> Op[int]:
@@ -142,9 +150,9 @@ class ProcessOps(CoreBase):
         calls = []
         for queue, tokens in by_queue.items():
             k = self.keys.queue(queue)
-            keys = [k.q, k.qn, k.procs(w.id or ""), k.d, k.dead, k.u]
+            keys = [k.tasks, k.returned, k.processes(w.id or ""), k.deliveries, k.dead, k.locks]
             calls += [
-                script(S.STOP, keys, [w.id or "", k.ev, 0, *tokens]),
+                script(S.STOP, keys, [w.id or "", k.events, 0, *tokens]),
                 command("SADD", self.keys.queues, queue),
             ]
         replies: list[Any] = (yield calls)[0::2] if calls else []
@@ -157,7 +165,7 @@ class ProcessOps(CoreBase):
         queues = sorted(self.worker.queues) if only is None else [only]
         if not queues or self.worker.failed is not None:
             return []
-        lengths = yield [command("LLEN", self.keys.queue(q).q) for q in queues]
+        lengths = yield [command("LLEN", self.keys.queue(q).tasks) for q in queues]
         return [(q, int(n)) for q, n in zip(queues, lengths, strict=True) if int(n) > 0]
 
     def _parse(self, pid: str) -> tuple[str, str, str]:
@@ -179,4 +187,4 @@ class ProcessOps(CoreBase):
         for i, pid in enumerate(pids):
             proc = held.pop(pid, None)
             if proc is not None and not (i < len(ok) and ok[i]):
-                self.notify("lost", proc)
+                self.notify(Lost(proc))

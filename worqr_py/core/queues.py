@@ -29,9 +29,9 @@ class QueueOps(CoreBase):
         k = self._queue(queue)
         tasks = v.tasks(task)
         if not tasks:
-            return int((yield command("LLEN", k.q)))
+            return int((yield command("LLEN", k.tasks)))
         replies = yield [
-            script(S.ENQUEUE, [k.q], [k.ev, *tasks]),
+            script(S.ENQUEUE, [k.tasks], [k.events, *tasks]),
             command("SADD", self.keys.queues, queue),
         ]
         return int(replies[0])
@@ -47,7 +47,7 @@ class QueueOps(CoreBase):
             raise TypeError(f"task must be a str with unique=True, not {type(task).__name__}")
         v.task(task)
         length, _ = yield [
-            script(S.ENQUEUE_UNIQUE, [k.q, k.u], [k.ev, task]),
+            script(S.ENQUEUE_UNIQUE, [k.tasks, k.locks], [k.events, task]),
             command("SADD", self.keys.queues, queue),
         ]
         return int(length) > 0
@@ -58,33 +58,38 @@ class QueueOps(CoreBase):
         ``poll_interval`` and after reconnecting; it lapses after 3 polls (at least 15 s)."""
         ttl = max(15_000, round(self.options.poll_interval * 3000))
         if queues:
-            yield [command("SET", self._queue(q).dl, "1", "PX", ttl) for q in queues]
+            yield [command("SET", self._queue(q).done_listeners, "1", "PX", ttl) for q in queues]
 
     def get_tasks(self, queue: str) -> Op[list[str]]:
         """The queued tasks in delivery order, next first (one LRANGE: a consistent read)."""
-        return texts((yield command("LRANGE", self._queue(queue).q, 0, -1)))
+        return texts((yield command("LRANGE", self._queue(queue).tasks, 0, -1)))
 
     def peek_queue(self, queue: str) -> Op[str | None]:
         """The next task to be delivered, or None (one LINDEX)."""
-        reply = yield command("LINDEX", self._queue(queue).q, 0)
+        reply = yield command("LINDEX", self._queue(queue).tasks, 0)
         return None if reply is None else text(reply)
 
     def count_queue(self, queue: str) -> Op[int]:
         """How many tasks are queued, in-process ones not counted (one LLEN)."""
-        return int((yield command("LLEN", self._queue(queue).q)))
+        return int((yield command("LLEN", self._queue(queue).tasks)))
 
     def cancel_tasks(self, queue: str, task: str) -> Op[int]:
         """Remove every queued copy of ``task`` and PUBLISH ``cancel`` to the queue's
         workers, atomically (cancel.lua). In-process copies are the workers' to stop.
         Returns how many queued copies were removed."""
         k = self._queue(queue)
-        return int((yield script(S.CANCEL, [k.q, k.qn, k.u], [v.task(task), k.ev])))
+        return int(
+            (yield script(S.CANCEL, [k.tasks, k.returned, k.locks], [v.task(task), k.events]))
+        )
 
     def delete_queue(self, queue: str) -> Op[None]:
         """Drop the queued tasks and PUBLISH ``delete``, atomically (delete.lua), and unlist
         the queue from ``get_queues``. Processes in flight are left to their workers."""
         k = self._queue(queue)
-        yield [command("SREM", self.keys.queues, queue), script(S.DELETE, [k.q, k.qn, k.u], [k.ev])]
+        yield [
+            command("SREM", self.keys.queues, queue),
+            script(S.DELETE, [k.tasks, k.returned, k.locks], [k.events]),
+        ]
 
     def get_dead_tasks(self, queue: str) -> Op[list[str]]:
         """The queue's dead letters, oldest first (one LRANGE): tasks that were returned by a
@@ -97,7 +102,7 @@ class QueueOps(CoreBase):
         k = self._queue(queue)
         which = ["all", ""] if task is None else ["one", v.task(task)]
         moved, _ = yield [
-            script(S.REQUEUE_DEAD, [k.dead, k.q], [k.ev, *which]),
+            script(S.REQUEUE_DEAD, [k.dead, k.tasks], [k.events, *which]),
             command("SADD", self.keys.queues, queue),
         ]
         return int(moved)
@@ -134,12 +139,12 @@ class QueueOps(CoreBase):
         """Every process of every worker on these queues, in dequeue order per worker: two
         pipelined reads (the queues' worker sets, then their process hashes), not atomic."""
         qkeys = [self.keys.queue(q) for q in queues]
-        members = (yield [command("SMEMBERS", k.w) for k in qkeys]) if qkeys else []
+        members = (yield [command("SMEMBERS", k.workers) for k in qkeys]) if qkeys else []
         owners = [(k, w) for k, ws in zip(qkeys, members, strict=True) for w in sorted(texts(ws))]
         if not owners:
             return []
-        replies = yield [command("HGETALL", k.procs(w)) for k, w in owners] + [
-            command("HGETALL", k.d) for k in qkeys
+        replies = yield [command("HGETALL", k.processes(w)) for k, w in owners] + [
+            command("HGETALL", k.deliveries) for k in qkeys
         ]
         counts = {
             k.queue: hash_reply(r) for k, r in zip(qkeys, replies[len(owners) :], strict=True)

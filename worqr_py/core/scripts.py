@@ -42,13 +42,13 @@ ENQUEUE_UNIQUE = _load("enqueue_unique")
 DEQUEUE = _load("dequeue")
 FINISH = _load("finish")
 STOP = _load("stop")
-UNWORK = _load("unwork")
+LEAVE_QUEUE = _load("leave_queue")
 CANCEL = _load("cancel")
 DELETE = _load("delete")
 REGISTER = _load("register")
 JOIN = _load("join")
-DEREGISTER = _load("deregister")
-FORGET = _load("forget")
+FENCE_WORKER = _load("fence_worker")
+REMOVE_WORKER = _load("remove_worker")
 RENEW_TURN = _load("renew_turn")
 REQUEUE_DEAD = _load("requeue_dead")
 PURGE_DEAD = _load("purge_dead")
@@ -58,13 +58,13 @@ ALL: tuple[Script, ...] = (
     DEQUEUE,
     FINISH,
     STOP,
-    UNWORK,
+    LEAVE_QUEUE,
     CANCEL,
     DELETE,
     REGISTER,
     JOIN,
-    DEREGISTER,
-    FORGET,
+    FENCE_WORKER,
+    REMOVE_WORKER,
     RENEW_TURN,
     REQUEUE_DEAD,
     PURGE_DEAD,

@@ -11,7 +11,7 @@ from . import scripts as S
 from . import validate as v
 from .base import CoreBase
 from .calls import Op, command, script, text, texts
-from .model import FAIL_CALLED, WorkerState
+from .model import Dead, Reason, Reclaimed, RedisRestarted, Removal, WorkerState
 
 SCAN_CHUNK = 1000  # heartbeat keys per MGET while looking for dead workers
 REAP_BATCH = 100  # dead workers reaped per three pipelined round trips
@@ -49,24 +49,25 @@ class WorkerOps(CoreBase):
         refused once its heartbeat is gone), join the queue's worker set (SADD), and check
         that it is still alive (join.lua again). Whatever a dying worker and a reclaiming peer
         interleave, the worker never stays in the set unseen by the reclaim: if either check
-        fails it undoes the join itself (unwork) and fails."""
+        fails it undoes the join itself (leave_queue) and fails."""
         k = self._queue(queue)
         wid = self._alive()
         join = script(S.JOIN, [self.keys.heartbeat(wid), self.keys.working_queues(wid)], [queue])
-        first, _, second = yield [join, command("SADD", k.w, wid), join]
+        first, _, second = yield [join, command("SADD", k.workers, wid), join]
         if not (first and second):
-            yield self._unwork(k, wid, 0)
-            raise self._fail("heartbeat key expired")
+            yield self._leave_queue(k, wid, 0)
+            raise self._fail(Reason.EXPIRED)
         self.worker.queues.add(queue)
 
     def stop_work(self, queue: str) -> Op[int]:
-        """Return this worker's processes on the queue to its front (unwork.lua) and leave it."""
+        """Return this worker's processes on the queue to its front and leave the queue
+        (leave_queue.lua)."""
         k = self._queue(queue)
         w = self.worker
         wid = self._started()
         w.queues.discard(queue)
         replies = yield [
-            self._unwork(k, wid, 0),
+            self._leave_queue(k, wid, 0),
             command("SREM", self.keys.working_queues(wid), queue),
             command("SADD", self.keys.queues, queue),
         ]
@@ -76,17 +77,17 @@ class WorkerOps(CoreBase):
 
     def fail_worker(self, worker_id: str | None = None) -> Op[int]:
         """Fail a worker (this one by default): delete its heartbeat, return all its processes
-        to the front of their queues (one unwork.lua per queue), then deregister it.
+        to the front of their queues (one leave_queue.lua per queue), then deregister it.
         Failing this worker is a graceful leave (nothing is dead-lettered); failing another
         treats its tasks as a crash's (max_deliveries applies). Returns how many went back."""
         if worker_id is None or worker_id == self.worker.id:
             wid = self._started()
             self.worker.cleaned = True
             if self.worker.failed is None:
-                self._fail(FAIL_CALLED)
-            return (yield from self._deregister([wid], "fail", 0))
+                self._fail(Reason.CALLED)
+            return (yield from self._deregister([wid], Removal.FAIL, 0))
         wid = v.name(worker_id, "worker_id")
-        return (yield from self._deregister([wid], "fail"))
+        return (yield from self._deregister([wid], Removal.FAIL))
 
     def cleanup(self, w: WorkerState) -> Op[int]:
         """The Redis side of the failure of worker ``w`` (this instance's, as it was when it
@@ -96,7 +97,7 @@ class WorkerOps(CoreBase):
         if w.id is None or w.cleaned:
             return 0
         w.cleaned = True
-        return (yield from self._deregister([w.id], "fail"))
+        return (yield from self._deregister([w.id], Removal.FAIL))
 
     def beat(self) -> Op[bool]:
         """One heartbeat: ``SET hb XX PX ttl`` (a permanent worker: ``SET hb 0 XX``, which
@@ -151,7 +152,7 @@ class WorkerOps(CoreBase):
         for i in range(0, min(len(dead), REAP_PER_TURN), REAP_BATCH):
             if not (yield renew):
                 break
-            total += yield from self._deregister(dead[i : i + REAP_BATCH], "reap")
+            total += yield from self._deregister(dead[i : i + REAP_BATCH], Removal.REAP)
         return total
 
     def _turn_ms(self) -> int:
@@ -161,9 +162,9 @@ class WorkerOps(CoreBase):
         """The heartbeat key is gone: fail, saying whether Redis restarted without its data
         (its run_id changed), which is also reported as a ``redis_restarted`` event."""
         if self._saw_run_id(_run_id((yield command("INFO", "server")))):
-            self._fail("Redis restarted without its data (run_id changed)")
+            self._fail(Reason.RESTARTED)
         else:
-            self._fail("heartbeat key expired")
+            self._fail(Reason.EXPIRED)
 
     def _saw_run_id(self, run_id: str | None) -> bool:
         """Compare Redis' run_id with the one this instance saw last, whatever happened in
@@ -172,21 +173,21 @@ class WorkerOps(CoreBase):
         old, changed = self.run_id, bool(self.run_id and run_id and run_id != self.run_id)
         self.run_id = run_id or self.run_id
         if changed:
-            self.notify("redis_restarted", old, run_id)
+            self.notify(RedisRestarted(old, run_id))
         return changed
 
-    def _deregister(self, wids: list[str], mode: str, dead_after: int | None = None) -> Op[int]:
-        """Fail (``mode="fail"``) or reap (``"reap"``: only those whose heartbeat is gone)
-        the workers ``wids``: deregister.lua for each, then unwork.lua for each of their
-        queues (and the queue listed again, as a return may re-create it), then forget.lua for
-        each: three pipelined round trips, however many workers. Returns how many tasks went
-        back to their queues."""
+    def _deregister(self, wids: list[str], mode: Removal, dead_after: int | None = None) -> Op[int]:
+        """Fail (``Removal.FAIL``) or reap (``Removal.REAP``: only those whose heartbeat is gone)
+        the workers ``wids``: fence_worker.lua for each, then leave_queue.lua for each of
+        their queues (and the queue listed again, as a return may re-create it), then
+        remove_worker.lua for each: three pipelined round trips, however many workers.
+        Returns how many tasks went back to their queues."""
         dead_after = self.options.dead_after if dead_after is None else dead_after
         found = yield [
             script(
-                S.DEREGISTER,
+                S.FENCE_WORKER,
                 [self.keys.heartbeat(wid), self.keys.working_queues(wid)],
-                [mode],
+                [mode.value],
             )
             for wid in wids
         ]
@@ -198,19 +199,22 @@ class WorkerOps(CoreBase):
         ]
         calls = []
         for wid, k in pairs:
-            calls += [self._unwork(k, wid, dead_after), command("SADD", self.keys.queues, k.queue)]
+            calls += [
+                self._leave_queue(k, wid, dead_after),
+                command("SADD", self.keys.queues, k.queue),
+            ]
         replies = (yield calls)[0::2] if calls else []
         gone = [wid for wid, queues in zip(wids, found, strict=True) if queues is not None]
         if gone:
             yield [
-                script(S.FORGET, [self.keys.workers, self.keys.working_queues(wid)], [wid])
+                script(S.REMOVE_WORKER, [self.keys.workers, self.keys.working_queues(wid)], [wid])
                 for wid in gone
             ]
         for (wid, k), reply in zip(pairs, replies, strict=True):
             for task in texts(reply[1:]):
-                self.notify("dead", k.queue, task)
-            if mode == "reap":
-                self.notify("reclaimed", wid, k.queue, int(reply[0]))
+                self.notify(Dead(k.queue, task))
+            if mode is Removal.REAP:
+                self.notify(Reclaimed(wid, k.queue, int(reply[0])))
         return sum(int(r[0]) for r in replies)
 
 

@@ -29,6 +29,7 @@ from redis.retry import Retry
 from ..core import Core, Options, WorkerState
 from ..core import validate as v
 from ..core.calls import Call, text
+from ..core.model import Cleanup, CoreEvent, Dead, Failed, Lost, Reclaimed
 
 log = logging.getLogger("worqr_py")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -144,11 +145,20 @@ class DriverBase:
         """The processes this live worker holds (dequeued, not yet finished or stopped)."""
         return list(self._core.worker.held.values())
 
-    def _notify(self, event: str, *args: Any) -> None:
-        if event == "cleanup":
-            self._schedule_cleanup(args[0])
+    def _notify(self, event: CoreEvent) -> None:
+        """Turn the core's typed events into the documented pyee events."""
+        if isinstance(event, Cleanup):
+            self._schedule_cleanup(event.worker)
+        elif isinstance(event, Lost):
+            self._emit("lost", event.process)
+        elif isinstance(event, Failed):
+            self._emit("failed", event.worker_id, event.reason)
+        elif isinstance(event, Reclaimed):
+            self._emit("reclaimed", event.worker_id, event.queue, event.count)
+        elif isinstance(event, Dead):
+            self._emit("dead", event.queue, event.task)
         else:
-            self._emit(event, *args)
+            self._emit("redis_restarted", event.old_run_id, event.new_run_id)
 
     def _schedule_cleanup(self, worker: WorkerState) -> None:
         raise NotImplementedError
@@ -193,7 +203,7 @@ class DriverBase:
         """Undo ``_add_handler``/``_add_done_handler`` after its subscribe failed."""
         keys = self._core.keys.queue(queue)
         self._handlers.remove_listener(f"{'d' if done else 'q'}:{queue}", handler)
-        (self._done if done else self._channels).pop(keys.done if done else keys.ev, None)
+        (self._done if done else self._channels).pop(keys.done if done else keys.events, None)
 
     def _add_handler(self, queue: str, handler: Callable[[str, str], Any]) -> bool:
         """Register a queue handler; True if the queue's channel still needs subscribing."""

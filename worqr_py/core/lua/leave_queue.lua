@@ -1,4 +1,4 @@
---[[ unwork: worker W leaves a queue (stop_work, fail_worker, or a peer's reclaim of a dead W).
+--[[ leave_queue: worker W leaves a queue (stop_work, fail_worker, or a peer's reclaim of a dead W).
   Atomic: W stops being a worker of the queue (so a late dequeue by W is refused) and every
   one of W's processes goes back to the FRONT, oldest first, with its delivery count (and a
   unique task its lock); one already delivered max-deliveries times goes to the dead-letter

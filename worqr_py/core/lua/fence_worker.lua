@@ -1,6 +1,6 @@
---[[ deregister: first step of failing worker W. Atomic. Deletes W's heartbeat (W can then
+--[[ fence_worker: first step of failing worker W. Atomic. Deletes W's heartbeat (W can then
   join no queue and will find itself failed) and returns the queues whose processes must be
-  returned (one unwork each), after which forget removes the records.
+  returned (one leave_queue each), after which remove_worker drops its records.
   KEYS[1]  {P}:hb:W      KEYS[2] {P}:wq:W
   ARGV[1]  "fail" (fail W whatever its state) or "reap" (only if its heartbeat is already gone)
   Returns: W's queue names, or nil when reaping a worker that is alive.

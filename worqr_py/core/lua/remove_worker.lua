@@ -1,4 +1,4 @@
---[[ forget: last step of failing worker W, after its queues were unworked. Atomic.
+--[[ remove_worker: last step of failing worker W, after it left its queues (leave_queue). Atomic.
   KEYS[1]  {P}:workers   KEYS[2] {P}:wq:W
   ARGV[1]  W
   Returns: 1 if W was registered, else 0.

@@ -1,10 +1,16 @@
 """What every group of core operations shares: keys, options, this worker's state, and the
-checks that fence a worker that is not started or has failed. Pure: no I/O."""
+checks that fence a worker that is not started or has failed. Pure: no I/O, no clock, no
+randomness and no threads of its own: the driver gives it a clock, an id source and a lock
+(tests give it a fake clock and scripted replies)."""
 
 from __future__ import annotations
 
-import threading
+import contextlib
 import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
 
 from ..errors import WorkerFailed, WorkerNotStarted
 from . import scripts as S
@@ -19,13 +25,26 @@ class CoreBase:
     happened through ``notify(event)``, with one of the typed events of ``core.model``:
     ``Cleanup``, ``Lost``, ``Failed``, ``Reclaimed``, ``Dead`` and ``RedisRestarted``."""
 
-    def __init__(self, options: Options, notify: Notify) -> None:
+    def __init__(
+        self,
+        options: Options,
+        notify: Notify,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
+        """``clock``: monotonic seconds (fencing); ``new_id``: worker ids; ``lock``: guards
+        this worker's state where callers on several threads meet (the sync driver gives a
+        ``threading.Lock``; asyncio needs none)."""
         self.options = options
         self.keys = Keys(options.prefix)
         self.worker = WorkerState()
         self.notify = notify
+        self.clock = clock
+        self.new_id = new_id
         self.run_id: str | None = None  # of the Redis this worker registered on
-        self._lock = threading.Lock()
+        self._lock: AbstractContextManager[Any] = lock or contextlib.nullcontext()
 
     def channel(self, queue: str) -> str:
         return self._queue(queue).events
@@ -58,7 +77,7 @@ class CoreBase:
         w = self.worker
         if w.id is None or w.failed is not None:
             return False
-        if time.monotonic() >= w.deadline:
+        if self.clock() >= w.deadline:
             self._fail(Reason.LAPSED)
             return False
         return True

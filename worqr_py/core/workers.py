@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
-import uuid
 from typing import Any
 
 from . import scripts as S
@@ -30,8 +28,8 @@ class WorkerOps(CoreBase):
         w = self.worker
         if w.id is not None and w.failed is None:
             return w.id
-        wid = uuid.uuid4().hex
-        sent = time.monotonic()
+        wid = self.new_id()
+        sent = self.clock()
         ttl = 0 if permanent else self.options.ttl_ms
         _, info = yield [
             script(S.REGISTER, [self.keys.workers, self.keys.heartbeat(wid)], [wid, ttl]),
@@ -109,7 +107,7 @@ class WorkerOps(CoreBase):
             return False
         wid = w.id
         assert wid is not None
-        sent = time.monotonic()
+        sent = self.clock()
         turn_ms = self._turn_ms()
         ttl = self.options.ttl_ms
         refresh = (

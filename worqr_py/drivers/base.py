@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from pyee.base import EventEmitter
@@ -112,11 +113,17 @@ class DriverBase:
     events: EventEmitter
     _handlers: EventEmitter
 
-    def __init__(self, options: Options, events: EventEmitter, handlers: EventEmitter) -> None:
+    def __init__(
+        self,
+        options: Options,
+        events: EventEmitter,
+        handlers: EventEmitter,
+        lock: AbstractContextManager[Any] | None,
+    ) -> None:
         self.events = events
         self._handlers = handlers
         self._handlers.add_listener("error", self._error)
-        self._core = Core(options, self._notify)
+        self._core = Core(options, self._notify, lock=lock)
         self._channels: dict[str, str] = {}  # channel -> queue, for every subscribed queue
         self._refused: dict[Any, BaseException] = {}  # subscribe request -> fatal error
         self._logged: set[tuple[str, str]] = set()  # errors whose traceback was logged

@@ -238,3 +238,8 @@ class Executor:
 
     def release(self) -> None:
         """Nothing held between calls."""
+
+
+def state_lock() -> contextlib.AbstractContextManager[Any]:
+    """No real lock for the core's worker state: asyncio runs it on one thread."""
+    return contextlib.nullcontext()

@@ -22,7 +22,7 @@ from ...runtime._sync.runner import SyncRunner
 from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
 from ..base import DONE_DOC, doc, pick_clients
 from .machinery import Machinery
-from .primitives import cancel_handlers, emitter
+from .primitives import cancel_handlers, emitter, state_lock
 
 
 class Worqr(Machinery):
@@ -60,7 +60,7 @@ class Worqr(Machinery):
         self._redis, self._sub, self._owned = pick_clients(
             url, redis, subscriber, redis_flavour.Redis.from_url
         )
-        super().__init__(options, emitter(self._handler_raised), emitter(self._error))
+        super().__init__(options, emitter(self._handler_raised), emitter(self._error), state_lock())
         self._init_machinery()
         self._runner: SyncRunner | None = None
 

@@ -216,3 +216,8 @@ class Executor:
         """Give the idle connections back to the pool (on close)."""
         while self.idle:
             self.redis.connection_pool.release(self.idle.pop())
+
+
+def state_lock() -> threading.Lock:
+    """The lock for the core's worker state, which several threads share."""
+    return threading.Lock()

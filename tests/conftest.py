@@ -160,13 +160,15 @@ def driver(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def make(driver: str, server: RedisServer, prefix: str) -> Iterator[Callable[..., Any]]:
     """``make(**options)``: a new client of the parametrized driver on the test server with
-    this test's prefix (``url=`` picks another server). All are closed after the test."""
+    this test's prefix (``url=`` picks another server; ``redis=`` passes clients of your own,
+    of the driver's flavour). All are closed after the test."""
     made: list[Any] = []
     loop = Loop() if driver == "async" else None
 
     def factory(url: str | None = None, **options: Any) -> Any:
         options.setdefault("prefix", prefix)
-        url = url or server.url
+        if "redis" not in options:
+            url = url or server.url
         if loop is None:
             made.append(Worqr(url, **options))
         else:

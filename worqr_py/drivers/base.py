@@ -16,7 +16,6 @@ from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from pyee.base import EventEmitter
-from redis.backoff import NoBackoff
 from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
@@ -25,7 +24,6 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from ..core import Core, Options, WorkerState
 from ..core import validate as v
@@ -34,7 +32,6 @@ from ..core.model import Cleanup, CoreEvent, Dead, Failed, Lost, Reclaimed
 
 log = logging.getLogger("worqr_py")
 F = TypeVar("F", bound=Callable[..., Any])
-DEFAULT_URL = "redis://localhost:6379/0"
 MESSAGE_TYPES = ("work", "cancel", "delete", "dead")
 DONE_DOC = """Call ``handler(info)`` for every process finished on the queue, with ``info`` the
 JSON of the ``done`` event as a dict: ``workerId``, ``task`` and ``result`` (None if none).
@@ -44,15 +41,6 @@ workers that never listen for them receive nothing."""
 RETRYABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
 # ConnectionErrors in redis-py that waiting cannot cure: raised at once with the server's message
 FATAL = (AuthenticationError, AuthorizationError)
-NO_RETRY = Retry(NoBackoff(), 0)  # our own data clients: the drivers retry, with jitter
-# Our own connections never wait forever on a silently dead peer (packets dropped, no RST):
-# redis-py before 6 had no default socket timeout. No command we send blocks on the server.
-SOCKET_OPTIONS: dict[str, Any] = {
-    "socket_timeout": 5.0,
-    "socket_connect_timeout": 5.0,
-    "socket_keepalive": True,
-}
-HEALTH_CHECK_S = 5  # the subscriber PINGs when idle this long, to notice a dead connection
 
 
 def jittered(attempt: int, base: float, cap: float) -> float:
@@ -85,26 +73,6 @@ def doc(source: Callable[..., Any] | str) -> Callable[[F], F]:
         return f
 
     return apply
-
-
-def pick_clients(
-    url: str | None, redis: Any, subscriber: Any, from_url: Callable[..., Any]
-) -> tuple[Any, Any, bool]:
-    """``(data client, subscriber client, owned)`` from the constructor's arguments."""
-    if url is not None and (redis is not None or subscriber is not None):
-        raise ValueError("pass either url or redis/subscriber connections, not both")
-    if url is None and redis is None:
-        url = DEFAULT_URL
-    if url is not None:
-        v.name(url, "url")
-        return (
-            from_url(url, retry=NO_RETRY, **SOCKET_OPTIONS),
-            from_url(url, health_check_interval=HEALTH_CHECK_S, **SOCKET_OPTIONS),
-            True,
-        )
-    if subscriber is None:
-        subscriber = redis
-    return redis, subscriber, False
 
 
 class DriverBase:

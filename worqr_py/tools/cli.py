@@ -21,9 +21,9 @@ from rich.live import Live
 from rich.table import Table
 
 from ..core.model import FAIL_CALLED, Overview, Process
+from ..core.redact import redact, redact_url
 from ..drivers._sync.client import Worqr
 from ..errors import WorqrError
-from .redact import redact, redact_url
 from .render import render
 
 F = TypeVar("F", bound=Callable[..., Any])

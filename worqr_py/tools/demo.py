@@ -23,9 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..core.keys import split_process_id
 from ..core.model import Process
+from ..core.redact import redact_url
 from ..drivers._sync.client import Worqr
 from .embedded import EmbeddedRedis
-from .redact import redact_url
 
 INTERVAL, TTL = 0.25, 1.0
 

@@ -18,9 +18,10 @@ from ...core.model import Overview
 from ...runtime._async.owner import AsyncOwner
 from ...runtime._async.runner import AsyncRunner
 from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
-from ..base import DONE_DOC, doc, pick_clients
+from ..base import DONE_DOC, doc
+from ..connect import clients
 from .machinery import Machinery
-from .primitives import cancel_handlers, emitter, state_lock
+from .primitives import FLAVOUR, cancel_handlers, emitter, state_lock
 
 
 class AsyncWorqr(Machinery):
@@ -55,9 +56,7 @@ class AsyncWorqr(Machinery):
         options = Options(
             prefix, heartbeat_interval, heartbeat_ttl, poll_interval, max_deliveries, retry_timeout
         )
-        self._redis, self._sub, self._owned = pick_clients(
-            url, redis, subscriber, redis_flavour.Redis.from_url
-        )
+        self._redis, self._sub, self._owned = clients(url, redis, subscriber, FLAVOUR)
         super().__init__(options, emitter(self._handler_raised), emitter(self._error), state_lock())
         self._init_machinery()
         self._runner: AsyncRunner | None = None

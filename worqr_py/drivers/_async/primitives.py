@@ -12,7 +12,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pyee.asyncio import AsyncIOEventEmitter
 from redis.asyncio.client import PubSub as _PubSub
@@ -23,6 +23,7 @@ from ...core.calls import Call
 T = TypeVar("T")
 Work = Callable[[], Coroutine[Any, Any, Any]]
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+FLAVOUR: Literal["async", "sync"] = "async"  # what drivers.connect builds clients for
 Lock = asyncio.Lock
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pyee.base import EventEmitter
 from redis.client import PubSub as _PubSub
@@ -26,6 +26,7 @@ from ...core.calls import Call
 T = TypeVar("T")
 Work = Callable[[], Any]
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+FLAVOUR: Literal["async", "sync"] = "sync"  # what drivers.connect builds clients for
 Lock = threading.Lock
 
 
@@ -173,8 +174,9 @@ class Executor:
     """Single calls over connections of our own, checked out of the pool once and kept here
     while idle: one per call in flight at once (a thread pool of 8 callers holds at most 8),
     never one per thread that ever called, so short-lived threads leak nothing. An error reply
-    leaves the connection usable; anything else disconnects it and hands it back to the pool,
-    so the next call gets a fresh one (behind Sentinel: to the current master)."""
+    leaves the connection usable; anything else disconnects it and every idle one and hands
+    them back to the pool, so the retry gets a fresh one (behind Sentinel: to the current
+    master)."""
 
     def __init__(self, redis: Any) -> None:
         self.redis = redis
@@ -190,20 +192,30 @@ class Executor:
             try:
                 conn.send_command(*words)
                 reply = conn.read_response()
-            except NoScriptError:
+            except NoScriptError:  # loaded over the same connection: the retry meets it there
                 assert c.script is not None
-                self.redis.script_load(c.script.source)
+                conn.send_command("SCRIPT", "LOAD", c.script.source)
+                conn.read_response()
                 conn.send_command(*words)
                 reply = conn.read_response()
         except ResponseError:
             self.idle.append(conn)
             raise
         except BaseException:
-            conn.disconnect()
-            self.redis.connection_pool.release(conn)
+            # every idle connection went to the same server: drop them all, so the retry
+            # takes a fresh one (behind Sentinel: to the new master) instead of failing
+            # once per stale connection
+            self._discard(conn)
+            while self.idle:
+                self._discard(self.idle.pop())
             raise
         self.idle.append(conn)
         return reply
+
+    def _discard(self, conn: Any) -> None:
+        """Disconnect it and hand it back to the pool, which connects it afresh."""
+        conn.disconnect()
+        self.redis.connection_pool.release(conn)
 
     def _checkout(self) -> Any:
         pool = self.redis.connection_pool

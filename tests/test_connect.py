@@ -1,0 +1,117 @@
+"""The connection seam (worqr_py/drivers/connect.py): which URLs become which clients, bad URLs refused
+naming ``url`` without showing a password, clients of the user's own passed through, and the
+sync fast path dropping its stale connections after a connection error."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aredis
+from redis.sentinel import SentinelManagedSSLConnection
+
+from worqr_py import AsyncWorqr, Worqr
+from worqr_py.drivers.connect import clients, parse_sentinel_url
+
+from .support import RedisServer
+
+
+def test_sentinel_url_forms() -> None:
+    parts = parse_sentinel_url("redis+sentinel://u:p%40ss@h1:1,[::1]:2,h3/svc/3")
+    assert parts == {
+        "sentinels": [("h1", 1), ("::1", 2), ("h3", 26379)],
+        "service": "svc",
+        "db": 3,
+        "username": "u",
+        "password": "p@ss",
+        "ssl": False,
+    }
+    assert parse_sentinel_url("rediss+sentinel://:pw@h:5/s")["ssl"] is True
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://:s3cret@h:1",
+        "redis+sentinel://:s3cret@h:1/",
+        "redis+sentinel://:s3cret@h:x/s",
+        "redis+sentinel://:s3cret@h:70000/s",
+        "redis+sentinel://:s3cret@/s",
+        "redis+sentinel://:s3cret@h:1,/s",
+        "redis+sentinel://:s3cret@h:1/s/db",
+        "redis+sentinel://:s3cret@h:1/s/0/1",
+        "redis+sentinel://:s3cret@h:1/s?x=1",
+        "http://:s3cret@h:1/0",
+        "localhost:6379",
+    ],
+)
+@pytest.mark.parametrize("cls", [Worqr, AsyncWorqr])
+def test_a_bad_url_is_refused_naming_url_without_its_password(url: str, cls: Any) -> None:
+    with pytest.raises(ValueError, match="url") as info:
+        cls(url)
+    assert "s3cret" not in str(info.value)
+
+
+def test_sentinel_url_clients_follow_the_url_and_close_their_sentinels() -> None:
+    """Built without I/O: the master's credentials, db and TLS come from the URL; the
+    sentinels get none of the credentials; closing our clients closes the sentinel ones."""
+    data, sub, owned = clients("rediss+sentinel://u:pw@h1:1,h2:2/svc/4", None, None, "sync")
+    assert owned
+    kw = data.connection_pool.connection_kwargs
+    assert (kw["username"], kw["password"], kw["db"]) == ("u", "pw", 4)
+    assert data.connection_pool.connection_class is SentinelManagedSSLConnection
+    assert sub.connection_pool.connection_kwargs["health_check_interval"] > 0
+    manager = data.connection_pool.sentinel_manager
+    assert [s.connection_pool.connection_kwargs["port"] for s in manager.sentinels] == [1, 2]
+    assert "password" not in manager.sentinel_kwargs
+    data.close()
+    sub.close()
+
+
+def test_clients_of_your_own_pass_through_unchanged() -> None:
+    mine, theirs = redis.Redis(), aredis.Redis()
+    assert clients(None, mine, None, "sync") == (mine, mine, False)
+    assert clients(None, theirs, aredis.Redis(), "async")[0] is theirs
+    with pytest.raises(ValueError, match="flavour"):
+        clients(None, mine, None, "threads")  # type: ignore[arg-type]
+
+
+def test_unix_socket_url(servers: Callable[..., RedisServer], make: Callable[..., Any]) -> None:
+    path = os.path.join(servers().dir, "probe")  # a private directory for the socket
+    s = servers("--unixsocket", path)
+    w = make(url=f"unix://{path}?db=0")
+    assert w.enqueue("q", ["a", "b"]) == 2
+    assert s.client(decode_responses=True).keys("*q*")
+    assert w.count_queue("q") == 2
+
+
+def test_one_connection_error_drops_every_idle_connection(
+    servers: Callable[..., RedisServer],
+) -> None:
+    """The sync fast path keeps idle connections out of the pool. After its server died,
+    the first failure drops them all, so the retry reaches the server that answers now on
+    a fresh connection (behind Sentinel: the promoted replica) instead of failing once per
+    stale connection (8 here, about 2 s of backoff)."""
+    s = servers()
+    w = Worqr(s.url, prefix="stale", retry_timeout=10)
+    try:
+        executor = w._executor
+        executor.idle.extend(executor._checkout() for _ in range(8))
+        assert w.count_queue("q") == 0
+        s.restart()
+        attempts: list[Any] = []
+        call = executor.call
+
+        def counted(c: Any) -> Any:
+            attempts.append(c)
+            return call(c)
+
+        executor.call = counted  # type: ignore[method-assign]
+        assert w.count_queue("q") == 0
+        assert len(attempts) == 2, "one failure on a stale connection, then a fresh one"
+        assert len(executor.idle) == 1
+    finally:
+        w.close()

@@ -1,0 +1,178 @@
+"""Sentinel failover with real processes: a master, one replica and three sentinels. Workers
+(one over a ``redis+sentinel://`` URL, one over the user's own ``master_for`` clients) run
+while a producer enqueues; the master is SIGKILLed mid-stream. Enqueue and processing must
+resume once Sentinel promotes the replica, and nothing acknowledged may be lost beyond what
+asynchronous replication can lose."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio.sentinel as async_sentinel
+import redis.sentinel
+
+from .sentinel import SERVICE, SentinelCluster
+from .support import running, wait_for
+
+BOUND = 30.0  # every wait on the failover (about 2-4 s here)
+OPTIONS = {
+    "heartbeat_interval": 0.2,
+    "heartbeat_ttl": 1.0,
+    "poll_interval": 0.5,
+    "retry_timeout": 20.0,
+    "max_deliveries": None,  # a task delivered again and again must not be dead-lettered
+}
+
+
+@pytest.fixture
+def cluster() -> Iterator[SentinelCluster]:
+    """A fresh master + replica + 3 sentinels, every process stopped after the test."""
+    c = SentinelCluster()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+class Producer:
+    """Enqueues ``t0``, ``t1``... in a thread and records, for each acknowledged enqueue, when
+    it started, and the highest index known to be on the replica: after each enqueue, while
+    the master is the original one, a marker write and ``WAIT 1`` on one connection of
+    ``checker`` (replication is ordered, so a replica that has the marker has the task)."""
+
+    def __init__(self, w: Any, queue: str, checker: redis.Redis, marker: str) -> None:
+        self.w, self.queue, self.checker, self.marker = w, queue, checker, marker
+        self.acked: dict[str, tuple[float, float]] = {}  # task -> its enqueue's start, reply
+        self.replicated = -1  # every task up to t<replicated> is on the replica
+        self.errors: list[BaseException] = []
+        self.check = True  # cleared when the master is killed: no replica is left after
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="test-producer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                self.w.enqueue(self.queue, f"t{i}")
+            except Exception as exc:  # reported by the test
+                self.errors.append(exc)
+                return
+            self.acked[f"t{i}"] = (started, time.monotonic())
+            if self.check:
+                self._check(i)
+            i += 1
+            self.stop.wait(0.005)  # pacing: a stream, not a flood
+
+    def _check(self, i: int) -> None:
+        try:
+            pipe = self.checker.pipeline(transaction=False)
+            pipe.incr(self.marker)
+            pipe.execute_command("WAIT", 1, 500)
+            if int(pipe.execute()[1]) >= 1:
+                self.replicated = i
+        except redis.RedisError:  # the master is going: this task counts as unreplicated
+            pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(BOUND + 10)
+        assert not self.thread.is_alive(), "the producer did not end"
+
+
+def user_clients(driver: str, cluster: SentinelCluster) -> tuple[Any, Callable[[Any], None]]:
+    """The user's own ``Sentinel(...).master_for(...)`` client of the driver's flavour, with
+    redis-py's default retry, and how to close it (and its sentinel clients) after the test."""
+    if driver == "sync":
+        manager: Any = redis.sentinel.Sentinel(cluster.addresses, socket_timeout=1.0)
+
+        def close(w: Any) -> None:
+            for c in [client, *manager.sentinels]:
+                c.close()
+
+    else:
+        manager = async_sentinel.Sentinel(cluster.addresses, socket_timeout=1.0)
+
+        def close(w: Any) -> None:
+            async def aclose() -> None:
+                for c in [client, *manager.sentinels]:
+                    await c.aclose()
+
+            w._loop.run(aclose())
+
+    client = manager.master_for(SERVICE, socket_timeout=5.0)
+    return client, close
+
+
+def test_failover_loses_nothing_acknowledged_and_replicated(
+    cluster: SentinelCluster, make: Callable[..., Any], driver: str, prefix: str
+) -> None:
+    queue = "jobs"
+    seen: dict[str, int] = {}  # task -> deliveries that finished
+    first: dict[str, float] = {}  # task -> when its handler first ran
+    lock = threading.Lock()
+
+    def handler(p: Any) -> None:
+        with lock:
+            seen[p.task] = seen.get(p.task, 0) + 1
+            first.setdefault(p.task, time.monotonic())
+
+    by_url = make(url=cluster.url, **OPTIONS)
+    mine, close_mine = user_clients(driver, cluster)
+    by_clients = make(redis=mine, **OPTIONS)
+    producer_client = make(url=cluster.url, **OPTIONS)
+    checker = redis.sentinel.Sentinel(cluster.addresses, socket_timeout=1.0).master_for(
+        SERVICE, socket_timeout=5.0
+    )
+    old = cluster.master.port
+    try:
+        with (
+            running(by_url, queue, handler, concurrency=2),
+            running(by_clients, queue, handler, concurrency=2),
+        ):
+            producer = Producer(producer_client, queue, checker, f"{prefix}-marker")
+            try:
+                wait_for(lambda: len(seen) >= 100, BOUND, "100 tasks processed before the kill")
+                producer.check = False
+                killed = time.monotonic()
+                cluster.master.kill()
+                wait_for(lambda: cluster.master_port() not in (None, old), BOUND, "a promotion")
+                promoted = time.monotonic() - killed
+                after = lambda: [t for t, s in producer.acked.items() if s[0] > killed]  # noqa: E731
+                wait_for(lambda: len(after()) >= 100, BOUND, "100 enqueues after the kill")
+            finally:
+                producer.close()
+            assert not producer.errors, producer.errors
+            acked = producer.acked
+            must = {t for t in acked if int(t[1:]) <= producer.replicated} | set(after())
+            wait_for(
+                lambda: must <= seen.keys(),
+                BOUND,
+                "every acknowledged and replicated task processed",
+            )
+            enqueued = min(acked[t][1] for t in after()) - killed
+            processed = min(first[t] for t in after()) - killed
+            maybe = set(acked) - must  # acknowledged by the old master, not known replicated
+            lost = sorted(maybe - seen.keys(), key=lambda t: int(t[1:]))
+        again = sum(n - 1 for n in seen.values())
+        print(
+            f"\n[{driver}] after the kill: promoted at {promoted:.2f} s, first enqueue "
+            f"acknowledged at {enqueued:.2f} s, first new task processed at {processed:.2f} s; "
+            f"{len(acked)} acknowledged, {len(must)} of "
+            f"them replicated or acked by the new master, {len(maybe)} maybe not replicated, "
+            f"{len(lost)} of those lost {lost}; {again} deliveries again"
+        )
+        assert cluster.master_port() == cluster.replica.port
+    finally:
+        for w in (by_url, by_clients, producer_client):
+            w.close()
+        close_mine(by_clients)
+        checker.close()
+        for s in checker.connection_pool.sentinel_manager.sentinels:
+            s.close()

@@ -1,4 +1,4 @@
-"""The connection seam (worqr_py/drivers/connect.py): which URLs become which clients, bad URLs refused
+"""The connection seam (drivers/connect.py): which URLs become which clients, bad URLs refused
 naming ``url`` without showing a password, clients of the user's own passed through, and the
 sync fast path dropping its stale connections after a connection error."""
 

@@ -69,7 +69,8 @@ def test_1_sigkill_at_random_points_loses_nothing(fleet: Fleet, client: Worqr) -
 def test_2_sigstop_longer_than_the_ttl_self_fences(
     fleet: Fleet, client: Worqr, stop_s: float
 ) -> None:
-    (a,) = fleet.spawn(1, interval=0.1, ttl=1.0, slow_s=0.5)
+    ttl = 1.0 if stop_s > 1 else 2.0  # the control: no CPU stall on a busy machine fences A
+    (a,) = fleet.spawn(1, interval=0.1, ttl=ttl, slow_s=0.5)
     wait_for(lambda: client.get_workers(), what="agent A")
     client.enqueue("jobs", "slow-task")
     wait_for(lambda: any(e[0] == "start" for e in fleet.events()), what="A starting the task")
@@ -233,8 +234,9 @@ def test_8_client_kill_of_a_workers_connections(
     r.acl_setuser(
         "agent-a", enabled=True, passwords=["+pw"], keys=["*"], channels=["*"], commands=["+@all"]
     )
-    (a,) = fleet.spawn(1, ms=5, url=f"redis://agent-a:pw@127.0.0.1:{sut.port}/0")
-    fleet.spawn(1, ms=5)  # a peer
+    beats = {"ttl": 0.5} if cut_s else {"ttl": 2.0}  # brief: no CPU stall may fence them
+    (a,) = fleet.spawn(1, ms=5, url=f"redis://agent-a:pw@127.0.0.1:{sut.port}/0", **beats)
+    fleet.spawn(1, ms=5, **beats)  # a peer
     wait_for(lambda: len(client.get_workers()) == 2, what="two agents")
     client.enqueue("jobs", work)
     wait_for(lambda: len(fleet.done()) > 20, what="work under way")

@@ -103,19 +103,36 @@ class EmbeddedRedis:
         self.dir = tempfile.mkdtemp(prefix="worqr-redis-")
         self.extra = extra
         self.proc: subprocess.Popen[bytes] | None = None
+        self.started = False  # once started, a restart keeps its port
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
-        """Start the server and wait until it answers PING."""
+        """Start the server and wait until it answers PING on its own Unix socket (so a
+        server of someone else's that took the port meanwhile is never mistaken for it). A
+        first start whose port was taken picks another free port, up to 5 times."""
+        for attempt in range(5):
+            if self._launch(timeout):
+                return self
+            if self.started or attempt == 4:
+                break
+            self.port = free_port()  # the port was taken between free_port() and the bind
+        self.stop()  # a server that never answered must not outlive the error
+        raise WorqrError(f"redis-server did not start on port {self.port}")
+
+    def _launch(self, timeout: float) -> bool:
         args = [
             redis_binary(),
             "--port",
             str(self.port),
             "--bind",
             "127.0.0.1",
+            "--unixsocket",
+            self.socket,
+            "--unixsocketperm",
+            "700",
             "--save",
             "",
             "--appendonly",
@@ -126,12 +143,32 @@ class EmbeddedRedis:
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while not self.pings():
+        while not self._answers():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()  # a server that never answered must not outlive the error
-                raise WorqrError(f"redis-server did not start on port {self.port}")
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                self.proc.wait()
+                return False
             time.sleep(0.01)
-        return self
+        self.started = True
+        return True
+
+    @property
+    def socket(self) -> str:
+        return os.path.join(self.dir, "redis.sock")
+
+    def _answers(self) -> bool:
+        """Does our own process answer (over its Unix socket, which only it has)?"""
+        if not os.path.exists(self.socket):
+            return False
+        try:
+            return bool(redis.Redis(unix_socket_path=self.socket, socket_timeout=0.5).ping())
+        except redis.AuthenticationError:  # it answers; it wants a password (--requirepass)
+            return True
+        except redis.ResponseError as exc:  # older redis-py: NOAUTH as a plain error reply
+            return "NOAUTH" in str(exc)
+        except redis.RedisError:
+            return False
 
     def pings(self) -> bool:
         try:

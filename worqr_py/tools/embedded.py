@@ -155,6 +155,10 @@ class EmbeddedRedis:
 
     @property
     def socket(self) -> str:
+        """The Unix socket only this server listens on (``--unixsocket`` in extra wins)."""
+        extra = list(self.extra)
+        if "--unixsocket" in extra[:-1]:
+            return extra[extra.index("--unixsocket") + 1]
         return os.path.join(self.dir, "redis.sock")
 
     def _answers(self) -> bool:

@@ -344,3 +344,19 @@ def test_the_worker_says_loudly_that_redis_restarted_and_goes_on(servers: Any, p
     finally:
         proc.kill()
     assert "ERROR worqr_py.cli: REDIS RESTARTED" in err, err
+
+
+def test_the_library_needs_neither_click_nor_rich_and_the_command_says_what_is_missing() -> None:
+    """click and rich are the ``cli`` extra: the library imports without them, and the
+    command tells how to get them instead of a traceback."""
+    code = (
+        "import sys; sys.modules['click'] = None; sys.modules['rich'] = None\n"
+        "import worqr_py\n"
+        "assert worqr_py.Worqr and worqr_py.AsyncWorqr\n"
+        "import runpy; runpy.run_module('worqr_py', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1, done.stderr
+    assert "pip install 'worqr_py[cli]'" in done.stderr and "Traceback" not in done.stderr

@@ -1,5 +1,5 @@
 """``python -m worqr_py``: the ``worqr`` command."""
 
-from .tools.cli import main
+from .tools.entry import main
 
 main(prog_name="worqr")

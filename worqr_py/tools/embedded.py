@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from types import TracebackType
+from typing import Any
 
 import redis
 
@@ -163,26 +164,11 @@ class EmbeddedRedis:
 
     def _answers(self) -> bool:
         """Does our own process answer (over its Unix socket, which only it has)?"""
-        if not os.path.exists(self.socket):
-            return False
-        try:
-            return bool(redis.Redis(unix_socket_path=self.socket, socket_timeout=0.5).ping())
-        except redis.AuthenticationError:  # it answers; it wants a password (--requirepass)
-            return True
-        except redis.ResponseError as exc:  # older redis-py: NOAUTH as a plain error reply
-            return "NOAUTH" in str(exc)
-        except redis.RedisError:
-            return False
+        return os.path.exists(self.socket) and _answers(unix_socket_path=self.socket)
 
     def pings(self) -> bool:
-        try:
-            return bool(redis.Redis(port=self.port, socket_timeout=0.5).ping())
-        except redis.AuthenticationError:  # it answers; it wants a password (--requirepass)
-            return True
-        except redis.ResponseError as exc:  # older redis-py: NOAUTH as a plain error reply
-            return "NOAUTH" in str(exc)
-        except redis.RedisError:
-            return False
+        """Does a server answer on this server's TCP port?"""
+        return _answers(port=self.port)
 
     def stop(self) -> None:
         """Terminate the server and remove its directory."""
@@ -202,3 +188,15 @@ class EmbeddedRedis:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _answers(**where: Any) -> bool:
+    """Does a Redis answer PING there (a password it wants counts as an answer)?"""
+    try:
+        return bool(redis.Redis(socket_timeout=0.5, **where).ping())
+    except redis.AuthenticationError:  # it answers; it wants a password (--requirepass)
+        return True
+    except redis.ResponseError as exc:  # older redis-py: NOAUTH as a plain error reply
+        return "NOAUTH" in str(exc)
+    except redis.RedisError:
+        return False

@@ -141,3 +141,17 @@ def test_backoff_has_full_jitter_under_its_cap() -> None:
     assert max(waits[-50:]) > 2.5 and min(waits[:50]) < 0.05  # grows, and never in step
     clock = RetryClock(0)
     assert clock.delay() is None  # no retries when the timeout is 0
+
+
+def test_a_dequeue_whose_reply_comes_after_the_clock_ran_out_takes_nothing() -> None:
+    """Checked and recorded at once: either the process is held (and a later failure tells
+    ``lost``) or the dequeue raises; never a process held by a failed worker unseen."""
+    c, clock, events = core(heartbeat_interval=1.0, heartbeat_ttl=3.0)
+    started(c, "q")
+    op = c.dequeue("q")
+    next(op)
+    clock.now = 1003.0  # past the deadline while the call was in flight
+    with pytest.raises(WorkerFailed):
+        op.send([[], "t", 1])
+    assert c.worker.held == {}
+    assert [type(e) for e in events] == [Cleanup, Failed]

@@ -82,6 +82,11 @@ class CoreBase:
             return False
         return True
 
+    def _trusted(self) -> bool:
+        """``_check`` without failing anything: for a thread that must not emit events."""
+        w = self.worker
+        return w.id is not None and w.failed is None and self.clock() < w.deadline
+
     def _fail(self, reason: Reason) -> WorkerFailed:
         """Mark this worker failed (once), telling the driver; returns the error to raise.
 
@@ -89,13 +94,13 @@ class CoreBase:
         a worker registered after it), then ``lost`` for every held process, then ``failed``:
         whoever re-registers on ``failed`` does so after every ``lost`` handler ran."""
         w = self.worker
-        with self._lock:
+        with self._lock:  # against a dequeue recording what it took (processes.py)
             first = w.failed is None
             if first:
                 w.failed = reason
+                lost, w.held = list(w.held.values()), {}
+                w.queues.clear()
         if first:
-            lost, w.held = list(w.held.values()), {}
-            w.queues.clear()
             self.notify(Cleanup(w))
             for p in lost:
                 self.notify(Lost(p))

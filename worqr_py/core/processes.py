@@ -54,18 +54,21 @@ class ProcessOps(CoreBase):
             raise self._fail(Reason.REMOVED)
         flags = iter(reply[0])
         self._finished(finish, [t is not None and int(next(flags)) == 1 for t in done])
-        if w is not self.worker or not self._check():
-            # The reply came after this worker failed (a call retried across an outage): what
-            # it took is not ours to run. It sits in our record, which our cleanup or a peer's
-            # reap returns to the front.
-            raise WorkerFailed(f"worker {wid} failed while its dequeue was in flight")
         items = texts(reply[1::2])
         procs = [
             Process(process_id(queue, wid, token + i), queue, t, int(n))
             for i, (t, n) in enumerate(zip(items, reply[2::2], strict=True))
         ]
-        for p in procs:
-            w.held[p.id] = p
+        with self._lock:  # checked and recorded at once: a failure either sees them or wins
+            ours = w is self.worker and self._trusted()
+            if ours:
+                w.held.update((p.id, p) for p in procs)
+        if not ours:
+            # The reply came after this worker failed (a call retried across an outage, or
+            # the clock ran out meanwhile): what it took is not ours to run. It sits in our
+            # record, which our cleanup or a peer's reap returns to the front.
+            self._check()
+            raise WorkerFailed(f"worker {wid} failed while its dequeue was in flight")
         return procs
 
     def finish_process(self, process_id: str, result: Any = None) -> Op[bool]:

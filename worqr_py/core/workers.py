@@ -69,7 +69,7 @@ class WorkerOps(CoreBase):
             command("SREM", self.keys.working_queues(wid), queue),
             command("SADD", self.keys.queues, queue),
         ]
-        for pid in [p for p, proc in w.held.items() if proc.queue == queue]:
+        for pid in [p for p, proc in list(w.held.items()) if proc.queue == queue]:
             del w.held[pid]
         return int(replies[0][0])
 
@@ -136,6 +136,9 @@ class WorkerOps(CoreBase):
         me = self.worker.id
         if me is None:
             return 0
+        renew = script(S.RENEW_TURN, [self.keys.supervisor], [me, self._turn_ms()])
+        if not (yield renew):  # a scan that starts late must not overlap a peer's turn
+            return 0
         members = texts((yield command("SMEMBERS", self.keys.workers)))
         others = [x for x in sorted(members) if x != me]
         dead: list[str] = []
@@ -146,7 +149,6 @@ class WorkerOps(CoreBase):
             if len(dead) >= REAP_PER_TURN:
                 break
         total = 0
-        renew = script(S.RENEW_TURN, [self.keys.supervisor], [me, self._turn_ms()])
         for i in range(0, min(len(dead), REAP_PER_TURN), REAP_BATCH):
             if not (yield renew):
                 break

@@ -80,6 +80,7 @@ class DriverBase:
 
     events: EventEmitter
     _handlers: EventEmitter
+    _background: Any  # the flavour's Background (machinery.py)
 
     def __init__(
         self,
@@ -106,14 +107,23 @@ class DriverBase:
     def alive(self) -> bool:
         """Whether this worker is started and, by its own monotonic clock, not failed.
         When False, the processes it held are no longer its own."""
-        return self._core._check()
+        return self._checked()
 
     @property
     def trusted_until(self) -> float:
         """The ``time.monotonic()`` instant until which this worker may trust that its processes
         are its own (its last heartbeat plus ``heartbeat_ttl`` minus the margin), or 0.0 when
         it is not alive. Redis expires its heartbeat only after this instant."""
-        return self._core.worker.deadline if self._core._check() else 0.0
+        return self._core.worker.deadline if self._checked() else 0.0
+
+    def _checked(self) -> bool:
+        """The clock check, failing the worker if it lapsed; from a thread that is not the
+        client's (a plain handler of the asyncio client, in its thread) the failure is left to
+        the event loop, where its events belong."""
+        if self._background.is_home():
+            return self._core._check()
+        self._background.soon(self._core._check)
+        return self._core._trusted()
 
     @property
     def processes(self) -> list[Any]:

@@ -109,6 +109,18 @@ class Background:
         """Remember the running loop (jobs started from other threads run on it)."""
         self._loop = asyncio.get_running_loop()
 
+    def is_home(self) -> bool:
+        """Is the caller on this client's loop (or is there none yet)?"""
+        try:
+            return self._loop is None or asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def soon(self, f: Callable[[], Any]) -> None:
+        """Call ``f`` on this client's loop, from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(f)
+
     def spawn(self, work: Work, name: str, keep: bool = False) -> None:
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()

@@ -81,6 +81,13 @@ class Background:
     def bind(self) -> None:
         """Nothing to remember: threads can start from anywhere."""
 
+    def is_home(self) -> bool:
+        """Threads share the client: every caller is at home."""
+        return True
+
+    def soon(self, f: Callable[[], Any]) -> None:
+        f()
+
     def spawn(self, work: Work, name: str, keep: bool = False) -> None:
         t = threading.Thread(target=work, name=name, daemon=True)
         if keep:
@@ -206,8 +213,8 @@ class Executor:
             # takes a fresh one (behind Sentinel: to the new master) instead of failing
             # once per stale connection
             self._discard(conn)
-            while self.idle:
-                self._discard(self.idle.pop())
+            for stale in self._drain():
+                self._discard(stale)
             raise
         self.idle.append(conn)
         return reply
@@ -224,10 +231,19 @@ class Executor:
         except TypeError:  # redis-py 5 wants a command name
             return pool.get_connection("EVALSHA")
 
+    def _drain(self) -> list[Any]:
+        """Take every idle connection (other threads may take some meanwhile)."""
+        taken = []
+        while True:
+            try:
+                taken.append(self.idle.pop())
+            except IndexError:
+                return taken
+
     def release(self) -> None:
         """Give the idle connections back to the pool (on close)."""
-        while self.idle:
-            self.redis.connection_pool.release(self.idle.pop())
+        for conn in self._drain():
+            self.redis.connection_pool.release(conn)
 
 
 def state_lock() -> threading.Lock:

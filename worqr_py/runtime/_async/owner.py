@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from ...core.model import FAIL_CALLED, Process
+from ...core.model import FAIL_CALLED, Process, Reason
 from ...drivers._async.primitives import Lock, call_now, run_callback, settle_all
 from ...drivers.base import jittered
 from ...errors import WorqrError
@@ -37,8 +37,16 @@ class AsyncOwner(OwnerBase):
         await self.join()
 
     async def join(self) -> None:
-        await self.w.start_worker()
+        await self.w.start_worker()  # the live worker's id, if it is alive
         await self.w.start_work(self.queue)  # announces queued work: on_event acquires it
+
+    def joined(self) -> bool:
+        """Alive and working on the queue (a rejoin may have registered and not joined)."""
+        return self.w.alive and self.queue in self.w._core.worker.queues
+
+    def deliberately_failed(self) -> bool:
+        """``fail_worker()`` was called (maybe while a rejoin was backing off): stay down."""
+        return self.w._core.worker.failed is Reason.CALLED
 
     async def on_event(self, kind: str, message: str) -> None:
         if kind == "work":
@@ -80,7 +88,7 @@ class AsyncOwner(OwnerBase):
             return  # another rejoin is under way: one new id, not several
         async with self.rejoining:
             attempt = 0
-            while not self.w._closed() and not self.w.alive:
+            while not self.w._closed() and not self.deliberately_failed() and not self.joined():
                 try:
                     await self.join()
                 except (WorqrError, RedisError):

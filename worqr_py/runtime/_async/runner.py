@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from ...core.model import Process
-from ...drivers._async.primitives import Event, Lock, run_handler, signal_handlers, start, wait_all
+from ...drivers._async.primitives import (
+    Event,
+    Job,
+    Lock,
+    run_handler,
+    signal_handlers,
+    start,
+    wait_all,
+)
 from ...errors import WorkerFailed, WorqrError
 from ..policy import RunnerBase, log
 
@@ -32,6 +40,7 @@ class AsyncRunner(RunnerBase):
         self.w.events.on("failed", self.on_failed)
         for q in self.queues:
             await self.w.on(q, self.on_event)
+        jobs: list[Job] = []
         try:
             await self.start()
             jobs = [start(self.loop, f"worqr-run-{i}") for i in range(self.concurrency)]
@@ -39,7 +48,9 @@ class AsyncRunner(RunnerBase):
                 while not await self.stop.wait(0.2):  # a bounded wait: signals get through
                     pass
                 await wait_all(jobs, self.grace, self.force)
-        finally:
+        finally:  # also when run() itself is cancelled: no runner job outlives it
+            self.request_stop(force=True)
+            await wait_all(jobs, 0, self.force)
             self.w.events.remove_listener("failed", self.on_failed)
             for q in self.queues:
                 self.w.off(q, self.on_event)
@@ -132,9 +143,14 @@ class AsyncRunner(RunnerBase):
         return True
 
     async def join(self) -> None:
-        await self.w.start_worker()
+        await self.w.start_worker()  # the live worker's id, if it is alive
         for q in self.queues:
-            await self.w.start_work(q)
+            if q not in self.w._core.worker.queues:
+                await self.w.start_work(q)
+
+    def joined(self) -> bool:
+        """Alive and working on every queue (a rejoin may have joined only some)."""
+        return self.w.alive and set(self.queues) <= self.w._core.worker.queues
 
     async def rejoin(self, exc: BaseException) -> None:
         """After a failure (heartbeat lost, Redis down): register a new worker id and join
@@ -147,7 +163,7 @@ class AsyncRunner(RunnerBase):
             return
         async with self.rejoining:
             attempt, joined = 0, False
-            while not self.stop.is_set() and not self.w.alive:
+            while not self.stop.is_set() and not self.joined():
                 if attempt == 0:
                     log.warning("worker failed (%s); re-registering", exc)
                 try:

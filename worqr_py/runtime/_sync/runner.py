@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from ...core.model import Process
-from ...drivers._sync.primitives import Event, Lock, run_handler, signal_handlers, start, wait_all
+from ...drivers._sync.primitives import (
+    Event,
+    Job,
+    Lock,
+    run_handler,
+    signal_handlers,
+    start,
+    wait_all,
+)
 from ...errors import WorkerFailed, WorqrError
 from ..policy import RunnerBase, log
 
@@ -34,6 +42,7 @@ class SyncRunner(RunnerBase):
         self.w.events.on("failed", self.on_failed)
         for q in self.queues:
             self.w.on(q, self.on_event)
+        jobs: list[Job] = []
         try:
             self.start()
             jobs = [start(self.loop, f"worqr-run-{i}") for i in range(self.concurrency)]
@@ -41,7 +50,9 @@ class SyncRunner(RunnerBase):
                 while not self.stop.wait(0.2):  # a bounded wait: signals get through
                     pass
                 wait_all(jobs, self.grace, self.force)
-        finally:
+        finally:  # also when run() itself is cancelled: no runner job outlives it
+            self.request_stop(force=True)
+            wait_all(jobs, 0, self.force)
             self.w.events.remove_listener("failed", self.on_failed)
             for q in self.queues:
                 self.w.off(q, self.on_event)
@@ -134,9 +145,14 @@ class SyncRunner(RunnerBase):
         return True
 
     def join(self) -> None:
-        self.w.start_worker()
+        self.w.start_worker()  # the live worker's id, if it is alive
         for q in self.queues:
-            self.w.start_work(q)
+            if q not in self.w._core.worker.queues:
+                self.w.start_work(q)
+
+    def joined(self) -> bool:
+        """Alive and working on every queue (a rejoin may have joined only some)."""
+        return self.w.alive and set(self.queues) <= self.w._core.worker.queues
 
     def rejoin(self, exc: BaseException) -> None:
         """After a failure (heartbeat lost, Redis down): register a new worker id and join
@@ -149,7 +165,7 @@ class SyncRunner(RunnerBase):
             return
         with self.rejoining:
             attempt, joined = 0, False
-            while not self.stop.is_set() and not self.w.alive:
+            while not self.stop.is_set() and not self.joined():
                 if attempt == 0:
                     log.warning("worker failed (%s); re-registering", exc)
                 try:

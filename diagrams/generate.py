@@ -47,6 +47,11 @@ def _expire(w: Worqr) -> None:
     w._redis.delete(w._core.keys.heartbeat(w.worker_id or ""))  # what expiry does
 
 
+def _takes_turn(w: Worqr) -> None:
+    """What W's heartbeat does when it wins the supervision turn (SET sup W NX PX)."""
+    w._redis.set(w._core.keys.supervisor, w.worker_id or "", nx=True, px=w._core._turn_ms())
+
+
 SCENARIOS = [
     Scenario(
         "enqueue",
@@ -107,6 +112,7 @@ SCENARIOS = [
             a.dequeue("jobs"),
             b.dequeue("jobs"),
             _expire(a),
+            _takes_turn(b),
         ),
         lambda a, b: b._run(b._core.supervise()),
     ),

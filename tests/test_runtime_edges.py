@@ -46,7 +46,7 @@ def test_a_rejoin_that_joins_only_some_queues_keeps_trying_the_rest(
     s = servers()
     r = s.client(decode_responses=True)
     keys = Keys(prefix)
-    w = make(url=s.url, heartbeat_interval=0.1, heartbeat_ttl=1.0, poll_interval=0.3)
+    w = make(url=s.url, heartbeat_interval=0.1, heartbeat_ttl=3.0, poll_interval=0.3)
     w.events.on("error", lambda exc: None)  # the refused joins and cleanups: expected
     done: list[str] = []
 
@@ -59,7 +59,7 @@ def test_a_rejoin_that_joins_only_some_queues_keeps_trying_the_rest(
         r.execute_command("ACL", "SETUSER", "default", "resetkeys", *allowed)
         try:
             r.delete(keys.heartbeat(first))  # the worker's lease vanishes: it registers again
-            wait_for(lambda: w.alive and w.worker_id != first, what="a new worker id")
+            wait_for(lambda: w.alive and w.worker_id != first, timeout=15, what="a new worker id")
             assert "q2" not in working()
         finally:
             r.execute_command("ACL", "SETUSER", "default", "resetkeys", "~*")

@@ -161,11 +161,14 @@ class ProcessOps(CoreBase):
         replies: list[Any] = (yield calls)[0::2] if calls else []
         return sum(int(x) == 1 for reply in replies for x in reply)
 
-    def pending_work(self, only: str | None = None) -> Op[list[tuple[str, int]]]:
-        """``(queue, length)`` for each queue this worker works on (or just ``only``) that has
-        tasks: what a worker announces to itself on joining, after a reconnect and on the
-        fallback poll."""
-        queues = sorted(self.worker.queues) if only is None else [only]
+    def pending_work(self, only: str | Sequence[str] | None = None) -> Op[list[tuple[str, int]]]:
+        """``(queue, length)`` for each queue this worker works on (or just ``only``, a queue
+        or several) that has tasks, in one round trip: what a worker announces to itself on
+        joining, after a reconnect and on the fallback poll."""
+        if only is None:
+            queues = sorted(self.worker.queues)
+        else:
+            queues = [only] if isinstance(only, str) else list(only)
         if not queues or self.worker.failed is not None:
             return []
         lengths = yield [command("LLEN", self.keys.queue(q).tasks) for q in queues]

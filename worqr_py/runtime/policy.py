@@ -8,7 +8,11 @@ asyncio ones in ``_async/`` are the source of the sync ones in ``_sync/``.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,13 +23,14 @@ from ..drivers.base import jittered
 log = logging.getLogger("worqr_py.runtime")
 Handler = Callable[[Process], Any]
 RUN_DOC = """Run a worker on the queue(s) until SIGTERM/SIGINT or ``shutdown()``: take work when
-notified (no busy polling; a fallback check every ``poll_interval``), call
-``handler(process)`` in ``concurrency`` threads (asyncio: tasks; a plain-function handler runs
-in a thread), finish the process when it returns (acked with the next take: one round trip per
-task; ``prefetch`` tasks are taken at a time, held by this worker meanwhile), and put it back
-at the FRONT of its queue (logged) when it raises. On the first signal it takes no new work
-and gives in-flight handlers ``grace`` seconds, then ``fail_worker()`` returns what is left; a
-second signal stops at once.
+notified, only from the queues that have work, in turn (no busy polling; when idle, one
+check of all the queues every ``poll_interval``), call ``handler(process)`` in
+``concurrency`` threads (asyncio: tasks; a plain-function handler runs in a thread), finish
+the process when it returns (acked with the next take: one round trip per task; ``prefetch``
+tasks are taken at a time, held by this worker meanwhile), and put it back at the FRONT of
+its queue (logged) when it raises. On the first signal it takes no new work and gives
+in-flight handlers ``grace`` seconds, then ``fail_worker()`` returns what is left; a second
+signal stops at once.
 After a failure (heartbeat lost, Redis down) it re-registers with a new worker id, unless
 ``reregister=False``: then it stops."""
 SHUTDOWN_DOC = """Ask ``run()`` to stop as on SIGTERM (``force=True``: as on a second signal)."""
@@ -59,13 +64,49 @@ class RunnerBase:
             raise ValueError(f"prefetch must be an int of at least 1, got {prefetch!r}")
         self.prefetch = prefetch
         self.signals = 0
-        self.next = 0
         self.errors = 0  # takes that failed in a row while the worker stayed alive
+        # The queues known or suspected to have work, in the order they take turns, each with
+        # the stamp of its latest mark; a take tries only these, so taking work costs what
+        # the queues with work cost, not what the joined queues cost. Shared by the jobs and
+        # the listener (sync: threads), hence the lock, never held across a call.
+        self.ready: dict[str, int] = {}
+        self.stamps = itertools.count(1)
+        self.ready_lock = threading.Lock()
+        self.polled = -math.inf  # when a job last asked Redis which queues have work
 
-    def order(self) -> list[str]:
-        """The queues to try, starting one further each time (round robin)."""
-        self.next = (self.next + 1) % len(self.queues)
-        return self.queues[self.next :] + self.queues[: self.next]
+    def mark(self, *queues: str) -> None:
+        """These queues have (or may have) work: a new one joins the back of the turns, one
+        already there keeps its place (and gets a new stamp)."""
+        with self.ready_lock:
+            for q in queues:
+                self.ready[q] = next(self.stamps)
+
+    def turns(self, done: dict[str, list[str]]) -> list[tuple[str, int | None]]:
+        """The queues a take tries, in order, with their stamps: first the queues holding
+        finished processes of ours that are not ready (their acks ride on that dequeue, so
+        they never wait for the queue's next task), then the ready queues, round robin."""
+        with self.ready_lock:
+            late: list[tuple[str, int | None]] = [(q, None) for q in done if q not in self.ready]
+            return late + list(self.ready.items())
+
+    def taken(self, queue: str, stamp: int | None, count: int) -> None:
+        """A dequeue from ``queue`` returned ``count`` tasks. A full batch sends the queue to
+        the back of the turns (no queue with work starves); a short one means it is empty
+        now, so it leaves them, unless a ``work`` event marked it since the take began."""
+        with self.ready_lock:
+            now = self.ready.pop(queue, None)
+            if count >= self.prefetch or (now is not None and now != stamp):
+                self.ready[queue] = now if now is not None else next(self.stamps)
+
+    def poll_due(self, interval: float) -> bool:
+        """Whether this idle job should ask Redis which queues have work: not when another
+        job of this runner just did."""
+        with self.ready_lock:
+            now = time.monotonic()
+            if now - self.polled < interval / 2:
+                return False
+            self.polled = now
+            return True
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before re-registering again: exponential with full jitter."""
@@ -91,6 +132,14 @@ class RunnerBase:
         log.warning(
             "could not settle (%s: %s); tried again on the next take, and if this worker "
             "fails first its tasks return to the front",
+            type(exc).__name__,
+            exc,
+        )
+
+    @staticmethod
+    def poll_failed(exc: BaseException) -> None:
+        log.warning(
+            "could not check the queues for work (%s: %s); trying again on the next poll",
             type(exc).__name__,
             exc,
         )

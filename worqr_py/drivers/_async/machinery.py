@@ -147,18 +147,27 @@ class Machinery(DriverBase):
             self._supervise.clear()
             await self._guard(self._core.supervise(), retry=False)
 
-    async def _subscribe(self, channel: str) -> None:
-        done = Event()
-        self._requests.append((channel, done))
+    async def _subscribe(self, *channels: str) -> None:
+        """Have the listener subscribe to the channels (one SUBSCRIBE for all of them) and
+        wait until it has."""
+        requests = [(channel, Event()) for channel in channels]
+        self._requests.extend(requests)
         if self._listener is None:
             self._listener = start(self._listen, "worqr-listener")
-        if not self._listener.is_current():
-            wait = max(10.0, self._core.options.retry_timeout)
-            if not await done.wait(wait):
-                raise WorqrError(f"could not subscribe to {channel!r} within {wait:g} s")
-            refused = self._refused.pop(done, None)
-            if refused is not None:
-                raise refused
+        if self._listener.is_current():
+            return
+        wait = max(10.0, self._core.options.retry_timeout)
+        deadline = time.monotonic() + wait
+        try:
+            for channel, done in requests:
+                if not await done.wait(max(0.0, deadline - time.monotonic())):
+                    raise WorqrError(f"could not subscribe to {channel!r} within {wait:g} s")
+                refused = self._refused.get(done)
+                if refused is not None:
+                    raise refused
+        finally:
+            for _, done in requests:
+                self._refused.pop(done, None)
 
     async def _listen(self) -> None:
         ps = PubSub(self._sub.connection_pool)

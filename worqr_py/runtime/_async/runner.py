@@ -6,6 +6,7 @@ threads) is generated from it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
@@ -35,13 +36,14 @@ class AsyncRunner(RunnerBase):
         self.w = w
         self.wake, self.stop, self.force = Event(), Event(), Event()
         self.rejoining = Lock()
+        # one handler per queue, remembering it: a ``work`` event marks that queue ready
+        self.listeners = {q: partial(self.on_event, q) for q in self.queues}
 
     async def run(self) -> None:
         self.w.events.on("failed", self.on_failed)
-        for q in self.queues:
-            await self.w.on(q, self.on_event)
         jobs: list[Job] = []
         try:
+            await self.w._on_each(self.listeners)  # one SUBSCRIBE for all the queues
             await self.start()
             jobs = [start(self.loop, f"worqr-run-{i}") for i in range(self.concurrency)]
             with signal_handlers(self.on_signal):
@@ -52,8 +54,8 @@ class AsyncRunner(RunnerBase):
             self.request_stop(force=True)
             await wait_all(jobs, 0, self.force)
             self.w.events.remove_listener("failed", self.on_failed)
-            for q in self.queues:
-                self.w.off(q, self.on_event)
+            for q, listener in self.listeners.items():
+                self.w.off(q, listener)
             if self.w.alive:
                 await self.w.fail_worker()  # what is still running goes back to the front now
 
@@ -77,8 +79,9 @@ class AsyncRunner(RunnerBase):
     def on_failed(self, *_: Any) -> None:
         self.wake.set()  # re-register promptly
 
-    def on_event(self, kind: str, message: str) -> None:
-        if kind == "work":
+    def on_event(self, queue: str, kind: str, message: str) -> None:
+        if kind == "work":  # new tasks, or queued ones announced by start_work/on/the poll
+            self.mark(queue)
             self.wake.set()
 
     async def loop(self) -> None:
@@ -91,7 +94,8 @@ class AsyncRunner(RunnerBase):
                 batch = await self.take(done)
                 if not batch:
                     await self.flush(done)
-                    await self.wake.wait(poll)
+                    if not await self.wake.wait(poll):
+                        await self.poll(poll)
                     continue
                 for p in batch:
                     if self.stop.is_set():
@@ -108,8 +112,12 @@ class AsyncRunner(RunnerBase):
 
     async def take(self, done: dict[str, list[str]]) -> list[Process]:
         """Ack the finished processes of a queue and take its next tasks: one round trip.
-        The acks leave ``done`` only once that call succeeded."""
-        for q in self.order():
+        Only the queues with work (``ready``) are tried, in turn. The acks leave ``done``
+        only once that call succeeded."""
+        if not self.w.alive:
+            await self.rejoin(WorkerFailed(f"worker {self.w.worker_id} failed"))
+            return []
+        for q, stamp in self.turns(done):
             try:
                 batch = await self.w.dequeue_many(q, self.prefetch, finish=done.get(q, []))
             except (WorqrError, RedisError) as exc:
@@ -117,9 +125,22 @@ class AsyncRunner(RunnerBase):
                 return []
             done.pop(q, None)
             self.errors = 0
+            self.taken(q, stamp, len(batch))
             if batch:
                 return batch
         return []
+
+    async def poll(self, interval: float) -> None:
+        """Idle for ``interval``: ask Redis which of the queues have tasks (one round trip
+        for all of them, whose notifications may have been lost) and mark those ready."""
+        if not self.poll_due(interval) or not self.w.alive:
+            return
+        try:
+            pending = await self.w._run(self.w._core.pending_work())
+        except (WorqrError, RedisError) as exc:
+            self.poll_failed(exc)
+            return
+        self.mark(*[q for q, _ in pending if q in self.listeners])
 
     async def recover(self, queue: str, exc: BaseException) -> None:
         if self.w.alive:
@@ -174,3 +195,4 @@ class AsyncRunner(RunnerBase):
                     await self.stop.wait(self.backoff(attempt))
             if joined:
                 log.info("registered again as worker %s", self.w.worker_id)
+                self.mark(*self.queues)  # what was announced meanwhile may have been missed

@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from worqr_py.embedded import free_port, redis_binary
+from worqr_py.tools.embedded import free_port, redis_binary, terminate
 
 from .support import RedisServer, wait_for
 
@@ -49,13 +49,7 @@ class SentinelProcess:
 
     def stop(self) -> None:
         self.client.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
 
 class SentinelCluster:

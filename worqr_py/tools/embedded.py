@@ -172,13 +172,8 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         """Terminate the server and remove its directory."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedRedis:
@@ -200,3 +195,14 @@ def _answers(**where: Any) -> bool:
         return "NOAUTH" in str(exc)
     except redis.RedisError:
         return False
+
+
+def terminate(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM a server process, SIGKILL it if it has not ended within 5 s, and reap it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -30,9 +30,6 @@ class Removal(str, Enum):
     REAP = "reap"
 
 
-FAIL_CALLED = Reason.CALLED  # the name 0.1 exported
-
-
 @dataclass(frozen=True, slots=True)
 class Failed:
     """This instance's worker failed (after its ``Lost`` events)."""

@@ -1,8 +1,8 @@
 """What both drivers share that is not Redis logic: options, events, message routing.
 
-``DriverBase`` holds the core, the two pyee emitters and the channel map; ``Worqr`` (threads)
-and ``AsyncWorqr`` (asyncio) add only how calls are executed and how timers and the pub/sub
-listener run.
+``DriverBase`` holds the core, the two pyee emitters and the channel map; each flavour's
+``machinery.py`` (asyncio source, generated sync) adds how calls are executed and how the
+background jobs run, and its ``client.py`` the public API.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from ..core.model import FAIL_CALLED, Overview, Process
+from ..core.model import Overview, Process, Reason
 from ..core.redact import redact, redact_url
 from ..drivers._sync.client import Worqr
 from ..errors import WorqrError
@@ -231,7 +231,7 @@ def redis_restarted(old_run_id: str, new_run_id: str) -> None:
 def worker_failed(worker_id: str, reason: str) -> None:
     """Log a worker's end: a deliberate stop (``fail_worker()``) is routine, anything else
     (heartbeat lost, Redis restarted) is a warning."""
-    if reason == FAIL_CALLED:
+    if reason == Reason.CALLED:
         log.info("worker %s left its queues; what it still held went back to the front", worker_id)
     else:
         log.warning("worker %s failed: %s", worker_id, reason)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from ...core.model import FAIL_CALLED, Process, Reason
+from ...core.model import Process, Reason
 from ...drivers._async.primitives import Lock, call_now, run_callback, settle_all
 from ...drivers.base import jittered
 from ...errors import WorqrError
@@ -77,7 +77,7 @@ class AsyncOwner(OwnerBase):
                 pending.add_done_callback(self.losing.discard)
 
     def failed(self, worker_id: str, reason: str) -> None:
-        if reason != FAIL_CALLED and not self.w._closed():
+        if reason is not Reason.CALLED and not self.w._closed():
             self.w._background.spawn(self.rejoin, "worqr-owner-rejoin")
 
     async def rejoin(self) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from ...core.model import FAIL_CALLED, Process, Reason
+from ...core.model import Process, Reason
 from ...drivers._sync.primitives import Lock, call_now, run_callback, settle_all
 from ...drivers.base import jittered
 from ...errors import WorqrError
@@ -79,7 +79,7 @@ class SyncOwner(OwnerBase):
                 pending.add_done_callback(self.losing.discard)
 
     def failed(self, worker_id: str, reason: str) -> None:
-        if reason != FAIL_CALLED and not self.w._closed():
+        if reason is not Reason.CALLED and not self.w._closed():
             self.w._background.spawn(self.rejoin, "worqr-owner-rejoin")
 
     def rejoin(self) -> None:

@@ -84,10 +84,10 @@ def test_2_sigstop_longer_than_the_ttl_self_fences(
     wait_for(
         lambda: (
             not any(e[0] == "start" and e[2] != "slow-task" for e in fleet.events())
-            and (stop_s < 1 or any(e[0] == "lost" for e in fleet.events()))
+            and (stop_s < 1 or {"lost", "failed"} <= {e[0] for e in fleet.events()})
         ),
         timeout=10,
-        what="A's late finish to be refused",
+        what="A's late finish to be refused and A to fail",  # two threads: either order
     )
     events = fleet.events()
     starts = [e for e in events if e[0] == "start"]

@@ -1,7 +1,7 @@
 """``run()`` on many queues: taking work costs what the queues *with* work cost, not what the
 joined queues cost; queues with work share the worker fairly; a lost notification is caught by
 the idle poll. Both drivers, real Redis; dequeue calls are counted by a wrapper around the
-client's ``dequeue_many`` (instrumentation only)."""
+client's ``_take`` (the runtime's dequeue_many; instrumentation only)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .support import running, wait_for
 def count_dequeues(w: Any) -> list[int]:
     """Count the runner's dequeue calls (``calls[0]``) by wrapping the client's method."""
     inner = getattr(w, "inner", w)  # the AsyncWorqr behind the blocking facade
-    original = inner.dequeue_many
+    original = inner._take
     calls = [0]
     if inspect.iscoroutinefunction(original):
 
@@ -27,14 +27,14 @@ def count_dequeues(w: Any) -> list[int]:
             calls[0] += 1
             return await original(*a, **k)
 
-        inner.dequeue_many = counted_async
+        inner._take = counted_async
     else:
 
         def counted(*a: Any, **k: Any) -> Any:
             calls[0] += 1
             return original(*a, **k)
 
-        inner.dequeue_many = counted
+        inner._take = counted
     return calls
 
 

@@ -79,17 +79,20 @@ def test_a_retried_dequeue_answers_again_instead_of_taking_more(
     w.enqueue("q", ["first", "second"])
     k = Keys(prefix).queue("q")
     args = (
-        6,
+        8,
         k.tasks,
         k.returned,
         k.workers,
         k.processes(w.worker_id),
         k.deliveries,
         k.locks,
+        k.done_listeners,
+        k.idle,
         w.worker_id,
         900,
         1,
         k.done,
+        "",
     )
     assert r.evalsha(scripts.DEQUEUE.sha, *args) == [[], "first", 1]
     assert r.evalsha(scripts.DEQUEUE.sha, *args) == [[], "first", 1]  # its reply was "lost"

@@ -19,6 +19,12 @@ from .calls import Call, script
 from .keys import Keys, QueueKeys
 from .model import Cleanup, Failed, Lost, Notify, Options, Reason, WorkerState
 
+# What one call of a multi-call operation handles at most. Sized so that one call stays well
+# under a few milliseconds of Redis time however large the queue or record (bench/chunks.py).
+LEAVE_CHUNK = 500  # processes staged or returned per leave_queue.lua call
+LIST_CHUNK = 1000  # list entries per cancel / purge_dead / requeue_dead call
+LOCK_CHUNK = 1000  # uniqueness locks (HSCAN COUNT) per delete.lua call
+
 
 class CoreBase:
     """Options, keys and worker state of one Worqr instance. The core tells its driver what
@@ -52,11 +58,15 @@ class CoreBase:
     def _queue(self, queue: str) -> QueueKeys:
         return self.keys.queue(v.name(queue, "queue"))
 
-    def _leave_queue(self, k: QueueKeys, wid: str, dead_after: int) -> Call:
-        """W leaves the queue, its processes back at the front (leave_queue.lua); ``dead_after``
-        deliveries send a task to the dead-letter list instead (0: a graceful leave, never)."""
+    def _leave_step(self, k: QueueKeys, wid: str, dead_after: int) -> Call:
+        """One bounded step of W leaving the queue (leave_queue.lua, atomic): W is fenced off
+        the queue and at most ``LEAVE_CHUNK`` of its processes are staged or go back to the
+        front; repeat until its reply says done. ``dead_after`` deliveries send a task to the
+        dead-letter list instead (0: a graceful leave, never)."""
         keys = [k.tasks, k.returned, k.workers, k.processes(wid), k.deliveries, k.dead, k.locks]
-        return script(S.LEAVE_QUEUE, keys, [wid, k.events, dead_after])
+        keys += [k.staging(wid), k.idle]
+        args: list[str | int] = [wid, k.events, dead_after, LEAVE_CHUNK, self.keys.wakes, k.queue]
+        return script(S.LEAVE_QUEUE, keys, args)
 
     def _started(self) -> str:
         if self.worker.id is None:

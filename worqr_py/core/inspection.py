@@ -77,9 +77,14 @@ class StateOps(QueueOps):
             (qk, wid) for qk in qkeys for wid in sorted(set(workers) | set(found[qk.workers][1]))
         ]
         if owners:
-            procs = yield [command("HGETALL", qk.processes(wid)) for qk, wid in owners]
-            for (qk, wid), val in zip(owners, procs, strict=True):
+            procs = yield [
+                _read(key, kind)
+                for qk, wid in owners
+                for key, kind in ((qk.processes(wid), "hash"), (qk.staging(wid), "zset"))
+            ]
+            for (qk, wid), val, staged in zip(owners, procs[0::2], procs[1::2], strict=True):
                 found[qk.processes(wid)] = ("hash", _value("hash", val))
+                found[qk.staging(wid)] = ("zset", _value("zset", staged))
         return {key: kv for key, kv in sorted(found.items()) if kv[1] not in (None, [], {}, set())}
 
 
@@ -89,6 +94,7 @@ def _read(key: str, kind: str) -> Any:
         "list": ("LRANGE", 0, -1),
         "hash": ("HGETALL",),
         "string": ("GET",),
+        "zset": ("ZRANGE", 0, -1),
     }
     return command(words[kind][0], key, *words[kind][1:])
 
@@ -100,4 +106,4 @@ def _value(kind: str, reply: Any) -> Any:
         return hash_reply(reply)
     if kind == "set":
         return sorted(texts(reply))
-    return texts(reply)
+    return texts(reply)  # a list, or a sorted set's members in order

@@ -9,12 +9,20 @@ Per queue, all in the hash slot of ``{E}`` (so one script per queue is Cluster-s
                            tasks LPUSH at the head (delivered next).
     P:{E}:qn       list    delivery counts of the first LLEN(qn) entries of q: the returned tasks.
     P:{E}:w        set     ids of the workers working on the queue; dequeue requires membership,
-                           reclaim removes it atomically with returning the worker's processes.
+                           every leave_queue call (reclaim) removes it before it returns any of
+                           the worker's processes.
     P:{E}:p:W      hash    worker W's processes on this queue: token -> task (Worqr's W1_Q1 set).
+    P:{E}:s:W      zset    staging of W's leave of this queue, only while a leave of more than
+                           one chunk is under way (leave_queue.lua): W's tokens (score = member
+                           = token), plus while the record is still being scanned one marker
+                           at score -1, "c<HSCAN cursor>". Returned newest first by ZPOPMAX;
+                           gone when the leave is complete. Any caller resumes it.
     P:{E}:d        hash    "W.token" -> delivery count, only for tasks delivered more than once.
     P:{E}:dead     list    dead letters (oldest first): tasks returned after max_deliveries.
     P:{E}:u        hash    uniqueness locks: task -> "q" (queued), "r" (returned to the head;
                            its qn entry ends in ":u") or "W.token" (in process).
+    P:{E}:i        zset    workers of the queue waiting for work (their runner is idle), scored by
+                           when they began to wait (ms): each new task wakes the most recent.
     P:{E}:ev       channel pub/sub: "work:<n>", "cancel:<task>", "delete:", "dead:<task>".
     P:{E}:done     channel pub/sub: {"workerId", "task", "result"} per finish (JSON), sent only
                            while P:{E}:dl exists.
@@ -29,6 +37,9 @@ Worker registry, all in the hash slot of ``{P}``::
     {P}:wq:W       set     names of the queues W works on
     {P}:queues     set     names of the queues ever enqueued to and not deleted
     {P}:sup        string  supervision turn: SET NX PX, one peer scans per interval
+    {P}:wake:W     channel pub/sub: a queue name: a task there for W's runner (it waits on it).
+                           The one name a script completes ({P}:wake: .. W): a channel has no
+                           hash slot, so Cluster is unaffected.
 
 A process id is ``"<queue>_<W>.<token>"``: it names its queue, its worker and its token, so any
 instance can route it without a lookup. Worker ids are hex and tokens decimal, so the id splits
@@ -57,6 +68,7 @@ class QueueKeys:
     deliveries: str  # P:{E}:d
     dead: str  # P:{E}:dead
     locks: str  # P:{E}:u
+    idle: str  # P:{E}:i
     events: str  # P:{E}:ev (channel)
     done: str  # P:{E}:done (channel)
     done_listeners: str  # P:{E}:dl
@@ -65,6 +77,36 @@ class QueueKeys:
     def processes(self, worker_id: str) -> str:
         """Key of the hash holding ``worker_id``'s processes on this queue."""
         return f"{self._base}:p:{worker_id}"
+
+    def dequeue_keys(self, worker_id: str) -> list[str]:
+        """The KEYS of dequeue.lua for ``worker_id``, in its header's order."""
+        return [
+            self.tasks,
+            self.returned,
+            self.workers,
+            self.processes(worker_id),
+            self.deliveries,
+            self.locks,
+            self.done_listeners,
+            self.idle,
+        ]
+
+    def stop_keys(self, worker_id: str) -> list[str]:
+        """The KEYS of stop.lua for ``worker_id``, in its header's order."""
+        return [
+            self.tasks,
+            self.returned,
+            self.processes(worker_id),
+            self.deliveries,
+            self.dead,
+            self.locks,
+            self.idle,
+            self.workers,
+        ]
+
+    def staging(self, worker_id: str) -> str:
+        """Key of the sorted set staging ``worker_id``'s leave of this queue (leave_queue)."""
+        return f"{self._base}:s:{worker_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +130,15 @@ class Keys:
     def heartbeat(self, worker_id: str) -> str:
         return f"{{{self.prefix}}}:hb:{worker_id}"
 
+    @property
+    def wakes(self) -> str:
+        """The prefix of every worker's wake channel (scripts append the worker id)."""
+        return f"{{{self.prefix}}}:wake:"
+
+    def wake(self, worker_id: str) -> str:
+        """The channel on which ``worker_id``'s runner is woken (message: the queue)."""
+        return f"{self.wakes}{worker_id}"
+
     def working_queues(self, worker_id: str) -> str:
         return f"{{{self.prefix}}}:wq:{worker_id}"
 
@@ -108,6 +159,7 @@ def _queue_keys(prefix: str, queue: str) -> QueueKeys:
         locks=f"{base}:u",
         done=f"{base}:done",
         done_listeners=f"{base}:dl",
+        idle=f"{base}:i",
         events=f"{base}:ev",
         _base=base,
     )

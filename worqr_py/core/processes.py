@@ -18,11 +18,15 @@ from .model import Dead, Lost, Process, Reason
 class ProcessOps(CoreBase):
     """dequeue (optionally finishing first), finish_process(es), stop_process, pending work."""
 
-    def dequeue(self, queue: str, count: int = 1, finish: Sequence[str] = ()) -> Op[list[Process]]:
+    def dequeue(
+        self, queue: str, count: int = 1, finish: Sequence[str] = (), wake_one: bool = False
+    ) -> Op[list[Process]]:
         """Finish ``finish`` (ids of this worker's processes on the same queue), then move up
         to ``count`` tasks from the queue's head into this worker's processes: one dequeue.lua
         call, atomic and fenced on the worker still being one of the queue's. A finish that
-        finds the process no longer ours emits ``lost``."""
+        finds the process no longer ours emits ``lost``. ``wake_one`` (the runtime's takes):
+        a short take makes this worker one of the queue's waiting workers, woken by name for
+        the next task; a full take takes it out (its runner tries the queue again)."""
         k = self._queue(queue)
         if isinstance(count, bool) or not isinstance(count, int):
             raise TypeError(f"count must be an int, not {type(count).__name__}")
@@ -37,16 +41,9 @@ class ProcessOps(CoreBase):
         with self._lock:
             token = w.next_token
             w.next_token += count
-        keys = [
-            k.tasks,
-            k.returned,
-            k.workers,
-            k.processes(wid),
-            k.deliveries,
-            k.locks,
-            k.done_listeners,
-        ]
-        reply = yield script(S.DEQUEUE, keys, [wid, token, count, k.done, *tokens])
+        wake = "1" if wake_one else ""
+        args: list[str | int] = [wid, token, count, k.done, wake, *tokens]
+        reply = yield script(S.DEQUEUE, k.dequeue_keys(wid), args)
         if reply == -1:
             self._finished(finish, [])
             if queue not in w.queues or w is not self.worker:
@@ -127,9 +124,12 @@ class ProcessOps(CoreBase):
             w.held.pop(process_id, None)
             return False
         k = self.keys.queue(queue)
-        keys = [k.tasks, k.returned, k.processes(wid), k.deliveries, k.dead, k.locks]
         reply, _ = yield [
-            script(S.STOP, keys, [wid, k.events, self.options.dead_after, token]),
+            script(
+                S.STOP,
+                k.stop_keys(wid),
+                [wid, k.events, self.options.dead_after, self.keys.wakes, queue, token],
+            ),
             command("SADD", self.keys.queues, queue),  # a return may re-create a deleted queue
         ]
         proc = w.held.pop(process_id, None)
@@ -153,9 +153,9 @@ class ProcessOps(CoreBase):
         calls = []
         for queue, tokens in by_queue.items():
             k = self.keys.queue(queue)
-            keys = [k.tasks, k.returned, k.processes(w.id or ""), k.deliveries, k.dead, k.locks]
+            args: list[str | int] = [w.id or "", k.events, 0, self.keys.wakes, queue, *tokens]
             calls += [
-                script(S.STOP, keys, [w.id or "", k.events, 0, *tokens]),
+                script(S.STOP, k.stop_keys(w.id or ""), args),
                 command("SADD", self.keys.queues, queue),
             ]
         replies: list[Any] = (yield calls)[0::2] if calls else []
@@ -173,6 +173,32 @@ class ProcessOps(CoreBase):
             return []
         lengths = yield [command("LLEN", self.keys.queue(q).tasks) for q in queues]
         return [(q, int(n)) for q, n in zip(queues, lengths, strict=True) if int(n) > 0]
+
+    def wait_for_work(self, queues: Sequence[str]) -> Op[None]:
+        """Make this worker one of the waiting workers of each queue it works on
+        (wait_for_work.lua, fenced; one pipeline), as a runner does on joining: the next
+        task on such a queue wakes it by name."""
+        wid = self._alive()
+        calls = []
+        for q in queues:
+            k = self._queue(q)
+            calls.append(script(S.WAIT_FOR_WORK, [k.workers, k.idle], [wid]))
+        if calls:
+            yield calls
+
+    def pass_wake(self, queues: Sequence[str]) -> Op[int]:
+        """This worker was woken for the queues but cannot take now: stop waiting on each
+        and, if tasks are queued there, wake the next waiting worker instead (pass_wake.lua,
+        atomic per queue; one pipeline). Returns how many were woken."""
+        wid = self._started()
+        calls = []
+        for q in queues:
+            k = self._queue(q)
+            keys = [k.tasks, k.idle, k.workers]
+            calls.append(script(S.PASS_WAKE, keys, [wid, self.keys.wakes, q]))
+        if not calls:
+            return 0
+        return sum(int(x) for x in (yield calls))
 
     def _parse(self, pid: str) -> tuple[str, str, str]:
         parts = split_process_id(v.name(pid, "process_id"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from . import scripts as S
 from . import validate as v
-from .base import CoreBase
-from .calls import Op, command, hash_reply, script, text, texts
+from .base import LIST_CHUNK, LOCK_CHUNK, CoreBase
+from .calls import Call, Op, command, hash_reply, script, text, texts
 from .keys import process_id
 from .model import Process
 
@@ -31,7 +31,9 @@ class QueueOps(CoreBase):
         if not tasks:
             return int((yield command("LLEN", k.tasks)))
         replies = yield [
-            script(S.ENQUEUE, [k.tasks], [k.events, *tasks]),
+            script(
+                S.ENQUEUE, [k.tasks, k.idle, k.workers], [k.events, self.keys.wakes, queue, *tasks]
+            ),
             command("SADD", self.keys.queues, queue),
         ]
         return int(replies[0])
@@ -47,7 +49,11 @@ class QueueOps(CoreBase):
             raise TypeError(f"task must be a str with unique=True, not {type(task).__name__}")
         v.task(task)
         length, _ = yield [
-            script(S.ENQUEUE_UNIQUE, [k.tasks, k.locks], [k.events, task]),
+            script(
+                S.ENQUEUE_UNIQUE,
+                [k.tasks, k.locks, k.idle, k.workers],
+                [k.events, task, self.keys.wakes, queue],
+            ),
             command("SADD", self.keys.queues, queue),
         ]
         return int(length) > 0
@@ -74,22 +80,36 @@ class QueueOps(CoreBase):
         return int((yield command("LLEN", self._queue(queue).tasks)))
 
     def cancel_tasks(self, queue: str, task: str) -> Op[int]:
-        """Remove every queued copy of ``task`` and PUBLISH ``cancel`` to the queue's
-        workers, atomically (cancel.lua). In-process copies are the workers' to stop.
-        Returns how many queued copies were removed."""
+        """Remove every queued copy of ``task`` and PUBLISH ``cancel`` to the queue's workers:
+        cancel.lua steps, each atomic and bounded (a window of ``LIST_CHUNK`` entries, walked
+        from the tail), one round trip each, the last one publishing. Not atomic as a whole:
+        every copy queued when it began and still queued when it returns is gone; a copy
+        enqueued meanwhile may stay. In-process copies are the workers' to stop. Returns how
+        many queued copies were removed."""
         k = self._queue(queue)
-        return int(
-            (yield script(S.CANCEL, [k.tasks, k.returned, k.locks], [v.task(task), k.events]))
-        )
+        t = v.task(task)
+        offset, total = 0, 0
+        while True:
+            removed, offset, done = yield script(
+                S.CANCEL, [k.tasks, k.returned, k.locks], [t, k.events, offset, LIST_CHUNK, total]
+            )
+            total += int(removed)
+            if int(done):
+                return total
 
     def delete_queue(self, queue: str) -> Op[None]:
-        """Drop the queued tasks and PUBLISH ``delete``, atomically (delete.lua), and unlist
-        the queue from ``get_queues``. Processes in flight are left to their workers."""
+        """Drop the queued tasks and PUBLISH ``delete`` (delete.lua's first call, atomic, in
+        one pipeline with unlisting the queue from ``get_queues``), then release the dropped
+        unique tasks' locks in further delete.lua calls of ``LOCK_CHUNK`` locks each.
+        Processes in flight are left to their workers."""
         k = self._queue(queue)
-        yield [
+        keys = [k.tasks, k.returned, k.locks]
+        _, (_, cursor) = yield [
             command("SREM", self.keys.queues, queue),
-            script(S.DELETE, [k.tasks, k.returned, k.locks], [k.events]),
+            script(S.DELETE, keys, [k.events, "", LOCK_CHUNK]),
         ]
+        while text(cursor) != "0":
+            _, cursor = yield script(S.DELETE, keys, [k.events, text(cursor), LOCK_CHUNK])
 
     def get_dead_tasks(self, queue: str) -> Op[list[str]]:
         """The queue's dead letters, oldest first (one LRANGE): tasks that were returned by a
@@ -98,21 +118,41 @@ class QueueOps(CoreBase):
 
     def requeue_dead(self, queue: str, task: str | None = None) -> Op[int]:
         """Move dead letters (all, or the copies of ``task``) to the queue's TAIL as fresh
-        tasks and PUBLISH work, atomically (requeue_dead.lua). Returns how many moved."""
+        tasks and PUBLISH work: requeue_dead.lua steps, each atomic and moving at most
+        ``LIST_CHUNK`` (the first pipelined with listing the queue). Every dead letter present
+        when it began is moved once; producers may enqueue between two steps' tasks. Returns
+        how many moved."""
         k = self._queue(queue)
         which = ["all", ""] if task is None else ["one", v.task(task)]
-        moved, _ = yield [
-            script(S.REQUEUE_DEAD, [k.dead, k.tasks], [k.events, *which]),
-            command("SADD", self.keys.queues, queue),
-        ]
-        return int(moved)
+
+        def step(offset: int) -> Call:
+            keys = [k.dead, k.tasks, k.idle, k.workers]
+            args: list[str | int] = [k.events, *which, offset, LIST_CHUNK, self.keys.wakes, queue]
+            return script(S.REQUEUE_DEAD, keys, args)
+
+        reply, _ = yield [step(-1 if task is None else 0), command("SADD", self.keys.queues, queue)]
+        total = 0
+        while True:
+            moved, offset, done = reply
+            total += int(moved)
+            if int(done):
+                return total
+            reply = yield step(int(offset))
 
     def purge_dead(self, queue: str, task: str | None = None) -> Op[int]:
-        """Drop dead letters (all, or the copies of ``task``) for good, atomically
-        (purge_dead.lua). Returns how many were dropped."""
+        """Drop dead letters for good: all of them in one purge_dead.lua call (UNLINK, freed
+        in the background), or the copies of ``task`` in purge_dead.lua steps, each atomic
+        and bounded (a window of ``LIST_CHUNK`` entries). Returns how many were dropped."""
         k = self._queue(queue)
         which = ["all", ""] if task is None else ["one", v.task(task)]
-        return int((yield script(S.PURGE_DEAD, [k.dead], which)))
+        offset, total = 0, 0
+        while True:
+            dropped, offset, done = yield script(
+                S.PURGE_DEAD, [k.dead], [*which, offset, LIST_CHUNK]
+            )
+            total += int(dropped)
+            if int(done):
+                return total
 
     def get_queues(self) -> Op[list[str]]:
         """Names of the queues enqueued to and not deleted, sorted (SMEMBERS of a set,

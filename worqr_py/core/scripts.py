@@ -1,4 +1,5 @@
-"""The Lua scripts, one file per atomic operation in ``worqr_py/lua/``, read once at import.
+"""The Lua scripts, one file per atomic step in ``worqr_py/lua/`` (an operation that could
+touch a whole queue runs one of them several times, each call bounded), read once at import.
 
 Drivers run them with EVALSHA and, on NOSCRIPT (a restarted or flushed Redis), load them
 with SCRIPT LOAD and retry once.
@@ -39,6 +40,8 @@ def _load(name: str) -> Script:
 
 ENQUEUE = _load("enqueue")
 ENQUEUE_UNIQUE = _load("enqueue_unique")
+PASS_WAKE = _load("pass_wake")
+WAIT_FOR_WORK = _load("wait_for_work")
 DEQUEUE = _load("dequeue")
 FINISH = _load("finish")
 STOP = _load("stop")
@@ -69,4 +72,6 @@ ALL: tuple[Script, ...] = (
     REQUEUE_DEAD,
     PURGE_DEAD,
     ENQUEUE_UNIQUE,
+    PASS_WAKE,
+    WAIT_FOR_WORK,
 )

@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import scripts as S
 from . import validate as v
 from .base import CoreBase
-from .calls import Op, command, script, text, texts
+from .calls import Call, Op, command, script, text, texts
+from .keys import QueueKeys
 from .model import Dead, Reason, Reclaimed, RedisRestarted, Removal, WorkerState
 
 SCAN_CHUNK = 1000  # heartbeat keys per MGET while looking for dead workers
-REAP_BATCH = 100  # dead workers reaped per three pipelined round trips
+REAP_BATCH = 100  # dead workers per batch: one fence pipeline, leave_queue rounds, one removal
 REAP_PER_TURN = 1000  # dead workers one supervision turn reaps; the next turn goes on
+REAP_STEPS_PER_TURN = 2000  # leave_queue.lua calls one supervision turn makes; the next goes on
+STEP_PIPELINE = 8  # steps of unfinished leaves per round trip, after the first round
+
+
+@dataclass
+class Leave:
+    """One worker leaving one queue over several leave_queue.lua steps: what it returned so
+    far, the tasks it dead-lettered, and whether it is complete."""
+
+    wid: str
+    k: QueueKeys
+    back: int = 0
+    done: bool = False
+    dead: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Budget:
+    """How many more leave_queue.lua steps a supervision turn may make."""
+
+    left: int
 
 
 class WorkerOps(CoreBase):
@@ -53,29 +77,32 @@ class WorkerOps(CoreBase):
         join = script(S.JOIN, [self.keys.heartbeat(wid), self.keys.working_queues(wid)], [queue])
         first, _, second = yield [join, command("SADD", k.workers, wid), join]
         if not (first and second):
-            yield self._leave_queue(k, wid, 0)
+            yield from self._leave([Leave(wid, k)], 0)
             raise self._fail(Reason.EXPIRED)
         self.worker.queues.add(queue)
 
     def stop_work(self, queue: str) -> Op[int]:
-        """Return this worker's processes on the queue to its front and leave the queue
-        (leave_queue.lua)."""
+        """Return this worker's processes on the queue to its front and leave the queue:
+        leave_queue.lua steps (each atomic and bounded; the first fences the worker off the
+        queue) until the leave is complete, the first pipelined with the registry updates."""
         k = self._queue(queue)
         w = self.worker
         wid = self._started()
         w.queues.discard(queue)
-        replies = yield [
-            self._leave_queue(k, wid, 0),
+        leave = Leave(wid, k)
+        extra = [
             command("SREM", self.keys.working_queues(wid), queue),
             command("SADD", self.keys.queues, queue),
         ]
+        yield from self._leave([leave], 0, extra)
         for pid in [p for p, proc in list(w.held.items()) if proc.queue == queue]:
             del w.held[pid]
-        return int(replies[0][0])
+        return leave.back
 
     def fail_worker(self, worker_id: str | None = None) -> Op[int]:
         """Fail a worker (this one by default): delete its heartbeat, return all its processes
-        to the front of their queues (one leave_queue.lua per queue), then deregister it.
+        to the front of their queues (leave_queue.lua steps per queue, each atomic and
+        bounded, until complete), then deregister it.
         Failing this worker is a graceful leave (nothing is dead-lettered); failing another
         treats its tasks as a crash's (max_deliveries applies). Returns how many went back."""
         if worker_id is None or worker_id == self.worker.id:
@@ -130,9 +157,11 @@ class WorkerOps(CoreBase):
 
     def supervise(self) -> Op[int]:
         """Find registered workers whose heartbeat is gone (SMEMBERS, then MGETs of at most
-        ``SCAN_CHUNK`` keys) and reap up to ``REAP_PER_TURN`` of them, ``REAP_BATCH`` at a time in
-        three pipelined round trips per batch, renewing the turn before each batch (and stopping
-        if it was lost). Runs apart from the heartbeat. Returns how many tasks went back."""
+        ``SCAN_CHUNK`` keys) and reap up to ``REAP_PER_TURN`` of them, ``REAP_BATCH`` at a time,
+        in at most ``REAP_STEPS_PER_TURN`` bounded leave_queue.lua steps, renewing the turn
+        before each batch and each further round of steps (and stopping if it was lost). A
+        worker whose leave is not complete stays registered: the next turn resumes it. Runs
+        apart from the heartbeat. Returns how many tasks went back."""
         me = self.worker.id
         if me is None:
             return 0
@@ -149,10 +178,12 @@ class WorkerOps(CoreBase):
             if len(dead) >= REAP_PER_TURN:
                 break
         total = 0
+        budget = Budget(REAP_STEPS_PER_TURN)
         for i in range(0, min(len(dead), REAP_PER_TURN), REAP_BATCH):
-            if not (yield renew):
+            if budget.left <= 0 or not (yield renew):
                 break
-            total += yield from self._deregister(dead[i : i + REAP_BATCH], Removal.REAP)
+            batch = dead[i : i + REAP_BATCH]
+            total += yield from self._deregister(batch, Removal.REAP, budget=budget, renew=renew)
         return total
 
     def _turn_ms(self) -> int:
@@ -176,12 +207,21 @@ class WorkerOps(CoreBase):
             self.notify(RedisRestarted(old, run_id))
         return changed
 
-    def _deregister(self, wids: list[str], mode: Removal, dead_after: int | None = None) -> Op[int]:
+    def _deregister(
+        self,
+        wids: list[str],
+        mode: Removal,
+        dead_after: int | None = None,
+        budget: Budget | None = None,
+        renew: Call | None = None,
+    ) -> Op[int]:
         """Fail (``Removal.FAIL``) or reap (``Removal.REAP``: only those whose heartbeat is gone)
-        the workers ``wids``: fence_worker.lua for each, then leave_queue.lua for each of
-        their queues (and the queue listed again, as a return may re-create it), then
-        remove_worker.lua for each: three pipelined round trips, however many workers.
-        Returns how many tasks went back to their queues."""
+        the workers ``wids``: fence_worker.lua for each (one pipeline), then leave_queue.lua
+        steps for each of their queues (see ``_leave``; the queue is listed again, as a return
+        may re-create it), then remove_worker.lua for each whose leaves are all complete (one
+        pipeline). With a ``budget`` the steps stop when it is spent, and with ``renew`` when
+        the supervision turn is lost: a worker left registered is resumed by the next reap
+        (its heartbeat is gone). Returns how many tasks went back to their queues."""
         dead_after = self.options.dead_after if dead_after is None else dead_after
         found = yield [
             script(
@@ -191,31 +231,63 @@ class WorkerOps(CoreBase):
             )
             for wid in wids
         ]
-        pairs = [
-            (wid, self.keys.queue(q))
+        leaves = [
+            Leave(wid, self.keys.queue(q))
             for wid, queues in zip(wids, found, strict=True)
             if queues is not None
             for q in sorted(texts(queues))
         ]
-        calls = []
-        for wid, k in pairs:
-            calls += [
-                self._leave_queue(k, wid, dead_after),
-                command("SADD", self.keys.queues, k.queue),
-            ]
-        replies = (yield calls)[0::2] if calls else []
-        gone = [wid for wid, queues in zip(wids, found, strict=True) if queues is not None]
+        extra = [command("SADD", self.keys.queues, x.k.queue) for x in leaves]
+        yield from self._leave(leaves, dead_after, extra, budget, renew)
+        left = {x.wid for x in leaves if not x.done}
+        gone = [
+            wid
+            for wid, queues in zip(wids, found, strict=True)
+            if queues is not None and wid not in left
+        ]
         if gone:
             yield [
                 script(S.REMOVE_WORKER, [self.keys.workers, self.keys.working_queues(wid)], [wid])
                 for wid in gone
             ]
-        for (wid, k), reply in zip(pairs, replies, strict=True):
-            for task in texts(reply[1:]):
-                self.notify(Dead(k.queue, task))
+        for x in leaves:
+            for task in x.dead:
+                self.notify(Dead(x.k.queue, task))
             if mode is Removal.REAP:
-                self.notify(Reclaimed(wid, k.queue, int(reply[0])))
-        return sum(int(r[0]) for r in replies)
+                self.notify(Reclaimed(x.wid, x.k.queue, x.back))
+        return sum(x.back for x in leaves)
+
+    def _leave(
+        self,
+        leaves: Sequence[Leave],
+        dead_after: int,
+        extra: Sequence[Call] = (),
+        budget: Budget | None = None,
+        renew: Call | None = None,
+    ) -> Op[None]:
+        """Run leave_queue.lua steps until every leave is complete: the first round one step
+        per leave, pipelined with ``extra``; then rounds of at most ``STEP_PIPELINE`` steps of
+        the unfinished ones, so no round trip holds Redis for more than a few bounded calls.
+        Stops early when ``budget`` is spent or ``renew`` (the supervision turn) fails."""
+        todo = list(leaves)
+        first = True
+        while todo:
+            if budget is not None and budget.left <= 0:
+                return
+            if not first and renew is not None and not (yield renew):
+                return
+            batch = todo if first else todo[:STEP_PIPELINE]
+            if budget is not None:
+                batch = batch[: budget.left]
+                budget.left -= len(batch)
+            calls = [self._leave_step(x.k, x.wid, dead_after) for x in batch]
+            replies = yield calls + list(extra) if first else calls
+            for x, reply in zip(batch, replies, strict=False):
+                x.back += int(reply[0])
+                x.done = int(reply[1]) == 1
+                x.dead += texts(reply[2:])
+            todo = [x for x in todo if not x.done]
+            first = False
 
 
 def _run_id(info: Any) -> str | None:

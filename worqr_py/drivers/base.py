@@ -20,14 +20,13 @@ from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
     BusyLoadingError,
-    NoScriptError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..core import Core, Options, WorkerState
 from ..core import validate as v
-from ..core.calls import Call, text
+from ..core.calls import text
 from ..core.model import Cleanup, CoreEvent, Dead, Failed, Lost, Reclaimed
 
 log = logging.getLogger("worqr_py")
@@ -47,6 +46,37 @@ def jittered(attempt: int, base: float, cap: float) -> float:
     """Exponential backoff with full jitter: a random wait up to base * 2**attempt (at most
     cap), so many clients that lost Redis together do not come back in step."""
     return random.uniform(0, min(cap, base * 2**attempt))
+
+
+class Liveness:
+    """Whether a subscriber connection still answers its health checks. redis-py PINGs an
+    idle one (``health_check_interval``) when a read starts and moves its
+    ``next_health_check`` on every reply; reads are kept within one interval, so on a live
+    connection it moves at least every two. If it stays put for three, the connection is
+    taken for dead: a peer gone without a reset would raise nothing for many minutes."""
+
+    def __init__(self) -> None:
+        self.seen: Any = None
+        self.at = 0.0
+
+    @staticmethod
+    def bound(conn: Any, timeout: float) -> float:
+        """The read's timeout: at most one health-check interval."""
+        interval = getattr(conn, "health_check_interval", 0) or 0
+        return min(timeout, interval) if interval else timeout
+
+    def dead(self, conn: Any) -> bool:
+        interval = getattr(conn, "health_check_interval", 0) or 0
+        if not interval:
+            return False
+        now = time.monotonic()
+        if conn.next_health_check != self.seen:
+            self.seen, self.at = conn.next_health_check, now
+            return False
+        if now - self.at <= 3 * interval:
+            return False
+        self.seen = None  # the reconnection starts the count afresh
+        return True
 
 
 class RetryClock:
@@ -97,6 +127,9 @@ class DriverBase:
         self._refused: dict[Any, BaseException] = {}  # subscribe request -> fatal error
         self._logged: set[tuple[str, str]] = set()  # errors whose traceback was logged
         self._done: dict[str, str] = {}  # done channel -> queue
+        # wake channel -> the runtime's callback: (queue) for a wake, (None) after the
+        # subscriber reconnected (a wake may have been missed)
+        self._wakes: dict[str, Callable[[str | None], None]] = {}
 
     @property
     def worker_id(self) -> str | None:
@@ -234,6 +267,13 @@ class DriverBase:
         channel = text(message.get("channel"))
         if message.get("type") == "subscribe":
             return channel
+        wake = self._wakes.get(channel)
+        if message.get("type") == "message" and wake is not None:
+            try:
+                wake(text(message["data"]))
+            except Exception as exc:
+                self._error(exc)
+            return None
         if message.get("type") == "message" and channel in self._done:
             try:
                 self._handlers.emit(f"d:{self._done[channel]}", json.loads(text(message["data"])))
@@ -247,6 +287,14 @@ class DriverBase:
                 self._dispatch(queue, kind, body)
         return None
 
+    def _missed(self) -> None:
+        """The subscriber reconnected: wakes may have been missed meanwhile."""
+        for wake in list(self._wakes.values()):
+            try:
+                wake(None)
+            except Exception as exc:
+                self._error(exc)
+
     def _announce(self, pending: list[tuple[str, int]]) -> None:
         """Tell this worker's own handlers about work already queued (after a (re)subscribe
         and on the fallback poll), since a pub/sub message may have been missed."""
@@ -258,12 +306,3 @@ class DriverBase:
         """How long the listener waits after a failure: jittered, so peers do not reconnect
         in step."""
         return random.uniform(0.05, min(1.0, self._core.options.poll_interval))
-
-    @staticmethod
-    def _is_noscript(reply: Any) -> bool:
-        return isinstance(reply, NoScriptError)
-
-    @staticmethod
-    def _script_args(call: Call) -> tuple[Any, ...]:
-        assert call.script is not None
-        return (call.script.sha, call.nkeys, *call.args)

@@ -8,12 +8,14 @@ asyncio ones in ``_async/`` are the source of the sync ones in ``_sync/``.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import itertools
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..core import validate as v
@@ -73,6 +75,53 @@ class RunnerBase:
         self.stamps = itertools.count(1)
         self.ready_lock = threading.Lock()
         self.polled = -math.inf  # when a job last asked Redis which queues have work
+        self.busy_jobs = 0  # jobs running a batch; the others take a wake by name at once
+        self.claims: collections.deque[str | None] = collections.deque()  # wakes kept
+        self.sweeps = 0  # bumped when every idle job should take once (queues marked)
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """A job runs a batch meanwhile."""
+        with self.ready_lock:
+            self.busy_jobs += 1
+        try:
+            yield
+        finally:
+            with self.ready_lock:
+                self.busy_jobs -= 1
+
+    def claim(self, queue: str | None) -> bool:
+        """Keep a wake by name if a job is free to take it (waiting, or between a take and
+        its wait: it sees the wake before it waits) that no other kept wake has already;
+        else the caller passes it on, so one free job does not sit on several wakes while
+        other runners wait."""
+        with self.ready_lock:
+            if self.busy_jobs + len(self.claims) >= self.concurrency:
+                return False
+            self.claims.append(queue)
+            return True
+
+    def unclaim(self) -> bool:
+        """A woken job takes the oldest kept wake, if any: whether it got one."""
+        with self.ready_lock:
+            if self.claims:
+                self.claims.popleft()
+                return True
+            return False
+
+    def sweep(self) -> None:
+        """Every idle job should take once (queues were marked for all of them)."""
+        with self.ready_lock:
+            self.sweeps += 1
+
+    def overclaimed(self) -> list[str | None]:
+        """A job just became busy: the kept wakes that no free job is left for (a wake kept
+        while this job's take was already under way), newest first; to be passed on."""
+        with self.ready_lock:
+            out = []
+            while self.claims and self.busy_jobs + len(self.claims) > self.concurrency:
+                out.append(self.claims.pop())
+            return out
 
     def mark(self, *queues: str) -> None:
         """These queues have (or may have) work: a new one joins the back of the turns, one

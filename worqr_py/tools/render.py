@@ -47,7 +47,7 @@ def _cut(text: str, most: int = 40) -> str:
 def _items(kind: str, value: Any) -> list[str]:
     if kind == "hash":
         return [f"{f}: {v}" for f, v in sorted(value.items(), key=lambda kv: (len(kv[0]), kv[0]))]
-    if kind in ("list", "set"):
+    if kind in ("list", "set", "zset"):
         return [str(x) for x in value]
     return [str(value)]
 

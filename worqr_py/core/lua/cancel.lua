@@ -1,26 +1,38 @@
---[[ cancel: remove every queued copy of a task and tell the workers. Atomic.
-  Copies already in process are not touched: workers get the "cancel" event and decide.
+--[[ cancel: one bounded step of removing the queued copies of a task. The caller repeats it,
+  passing the offset it answered, until it answers done. Atomic per call, not as a whole.
+  One call looks at one window of at most CHUNK entries of the queue, walked from the tail
+  toward the head (see include/window.lua): it removes the copies of the task in the window,
+  with their delivery counts in P:{E}:qn when they are among the first LLEN(qn) entries (so
+  qn stays aligned with the head of q). Work per call: O(CHUNK) plus one LREM scan in C from
+  the nearer end of each list, only when the window holds a copy.
+  Between calls workers dequeue and return tasks at the head and producers enqueue at the
+  tail. Every copy that was queued when the cancel began and is still queued when it ends is
+  removed; a copy enqueued after it began may stay, and a copy returned to the head while it
+  runs may or may not be removed. Copies already in process are not touched: workers get the
+  "cancel" event and decide.
+  The last call (the window reached the head) releases the task's uniqueness lock if it is
+  still held by a queued or returned copy and some copy was removed, and PUBLISHes cancel.
   KEYS[1]  P:{E}:q     KEYS[2] P:{E}:qn     KEYS[3] P:{E}:u
   ARGV[1]  the task    ARGV[2] the queue's event channel
-  Returns: the number of queued copies removed. A queued unique copy's lock is released.
+  ARGV[3]  offset: entries at the tail already walked (0 on the first call)
+  ARGV[4]  CHUNK       ARGV[5] copies removed by the earlier calls of this cancel
+  Returns: {copies removed by this call, the offset for the next call, 1 if done else 0}.
 ]]
-local k = redis.call('LLEN', KEYS[2])
-if k > 0 then
-  local head = redis.call('LRANGE', KEYS[1], 0, k - 1)
-  local counts = redis.call('LRANGE', KEYS[2], 0, -1)
-  local keep = {}
-  for i = 1, k do
-    if head[i] ~= ARGV[1] then keep[#keep + 1] = counts[i] end
+-- @include window
+local removed, nxt, done, at = remove_window(KEYS[1], ARGV[1], tonumber(ARGV[3]),
+  tonumber(ARGV[4]))
+if removed > 0 then
+  local k = redis.call('LLEN', KEYS[2])
+  local counted = {}
+  for i = 1, #at do
+    if at[i] < k then counted[#counted + 1] = at[i] end
   end
-  if #keep < k then
-    redis.call('DEL', KEYS[2])
-    for i = 1, #keep, 1000 do
-      redis.call('RPUSH', KEYS[2], unpack(keep, i, math.min(i + 999, #keep)))
-    end
-  end
+  remove_at(KEYS[2], counted, k)
 end
-local removed = redis.call('LREM', KEYS[1], 0, ARGV[1])
-local lock = redis.call('HGET', KEYS[3], ARGV[1])
-if lock == 'q' or lock == 'r' then redis.call('HDEL', KEYS[3], ARGV[1]) end
+if not done then return {removed, nxt, 0} end
+if removed + tonumber(ARGV[5]) > 0 then
+  local lock = redis.call('HGET', KEYS[3], ARGV[1])
+  if lock == 'q' or lock == 'r' then redis.call('HDEL', KEYS[3], ARGV[1]) end
+end
 redis.call('PUBLISH', ARGV[2], 'cancel:' .. ARGV[1])
-return removed
+return {removed, nxt, 1}

@@ -7,8 +7,14 @@
   KEYS[4]  P:{E}:p:W   W's processes on the queue: token -> task
   KEYS[5]  P:{E}:d     "W.token" -> delivery count, when above 1
   KEYS[6]  P:{E}:u     uniqueness locks       KEYS[7] P:{E}:dl  done listeners present
+  KEYS[8]  P:{E}:i     workers waiting for work (wake one)
   ARGV[1]  W           ARGV[2] first new token      ARGV[3] N, the most tasks to take
-  ARGV[4]  the queue's done channel   ARGV[5..] tokens of W's processes to finish first
+  ARGV[4]  the queue's done channel
+  ARGV[5]  '1' if W's runner takes part in waking one runner per task (include/wake.lua),
+           else '': then a short take (fewer than N) puts W among the waiting workers, and a
+           full take takes it out (its runner tries the queue again: one with work never
+           waits to be woken)
+  ARGV[6..] tokens of W's processes to finish first
   Returns: -1 if W is not a worker of the queue (never started, stopped, or reclaimed: its
            processes are gone too); else {finished, task, deliveries, task, deliveries, ...}:
            finished has 1 per token finished (0: not W's), the i-th task has token ARGV[2]+i-1.
@@ -17,12 +23,13 @@
   taken.
 ]]
 -- @include process
+-- @include wake
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return -1 end
 local token = tonumber(ARGV[2])
 local finished = {}
 local out = {finished}
 if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then
-  for _ = 5, #ARGV do finished[#finished + 1] = 1 end
+  for _ = 6, #ARGV do finished[#finished + 1] = 1 end
   for i = 0, tonumber(ARGV[3]) - 1 do
     local tok = string.format('%d', token + i)
     local task = redis.call('HGET', KEYS[4], tok)
@@ -33,9 +40,9 @@ if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then
   return out
 end
 local has_unique = redis.call('EXISTS', KEYS[6]) == 1
-if #ARGV >= 5 then
+if #ARGV >= 6 then
   local done = done_channel(KEYS[7], ARGV[4])
-  for i = 5, #ARGV do
+  for i = 6, #ARGV do
     finished[#finished + 1] = finish_one(KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[i], done,
       'null', has_unique)
   end
@@ -46,5 +53,12 @@ for i = 0, tonumber(ARGV[3]) - 1 do
   if not task then break end
   out[#out + 1] = task
   out[#out + 1] = n
+end
+if ARGV[5] ~= '' then
+  if #out - 1 < 2 * tonumber(ARGV[3]) then
+    waiting(KEYS[8], ARGV[1])
+  else
+    redis.call('ZREM', KEYS[8], ARGV[1])
+  end
 end
 return out

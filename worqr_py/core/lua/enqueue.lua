@@ -1,12 +1,15 @@
---[[ enqueue: append tasks at the tail of a queue and announce them. Atomic.
-  KEYS[1]  P:{E}:q    the queue list
-  ARGV[1]  the queue's event channel
-  ARGV[2..] the tasks, in order
+--[[ enqueue: append tasks at the tail of a queue and announce them: 'work:<n>' on the queue's
+  event channel, and one waiting runner woken per task (include/wake.lua). Atomic.
+  KEYS[1]  P:{E}:q    the queue list          KEYS[2] P:{E}:i  the waiting workers
+  KEYS[3]  P:{E}:w    the queue's workers (a waiter not among them is not woken)
+  ARGV[1]  the queue's event channel   ARGV[2] the wake channel prefix {P}:wake:
+  ARGV[3]  the queue name              ARGV[4..] the tasks, in order
   Returns: the queue length after the push.
 ]]
+-- @include wake
 local len = 0
-for i = 2, #ARGV, 1000 do
+for i = 4, #ARGV, 1000 do
   len = redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-redis.call('PUBLISH', ARGV[1], 'work:' .. (#ARGV - 1))
+wake(KEYS[2], KEYS[3], ARGV[1], #ARGV - 3, ARGV[2], ARGV[3])
 return len

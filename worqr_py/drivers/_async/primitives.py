@@ -2,7 +2,8 @@
 is its thread twin ``drivers/_sync/primitives.py`` (same names, same meaning); everything else
 in ``_sync/`` is generated from ``_async/`` by ``scripts/unasync.py``.
 
-Each primitive says what it touches. None of them talks to Redis except ``Executor``.
+Each primitive says what it touches. None of them talks to Redis except ``Executor`` and
+``PubSub``, which live apart in ``redis_io.py`` (also hand-written, twinned the same way).
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from typing import Any, Literal, TypeVar
 
 from pyee.asyncio import AsyncIOEventEmitter
-from redis.asyncio.client import PubSub as _PubSub
-from redis.exceptions import NoScriptError
 
-from ...core.calls import Call
+from .redis_io import SETTLING, Settling
 
 T = TypeVar("T")
 Work = Callable[[], Coroutine[Any, Any, Any]]
@@ -28,27 +27,53 @@ Lock = asyncio.Lock
 
 
 class Event:
-    """A flag to set, clear and wait for; ``wait(timeout)`` says whether it is set."""
+    """A flag to set, clear and wait for; ``wait(timeout)`` says whether it was set: it is,
+    or ``set()`` woke this wait (someone may have cleared it since), as with
+    ``threading.Event``. A timed wait is one future and one timer, not the task
+    ``asyncio.wait_for`` makes per wait."""
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._set = False
+        self._waiters: list[asyncio.Future[bool]] = []
 
     def set(self) -> None:
-        self._event.set()
+        self._set = True
+        waiters, self._waiters = self._waiters, []
+        for f in waiters:
+            if not f.done():
+                f.set_result(True)
 
     def clear(self) -> None:
-        self._event.clear()
+        self._set = False
 
     def is_set(self) -> bool:
-        return self._event.is_set()
+        return self._set
 
     async def wait(self, timeout: float | None = None) -> bool:
-        if timeout is None:
-            await self._event.wait()
-        else:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._event.wait(), max(0.0, timeout))
-        return self._event.is_set()
+        if self._set or (timeout is not None and timeout <= 0):
+            return self._set
+        loop = asyncio.get_running_loop()
+        f: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(f)
+        timer = None if timeout is None else loop.call_later(timeout, _expire, f)
+        try:
+            woken = await f
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if f in self._waiters:
+                self._waiters.remove(f)
+        return self._set or woken
+
+
+def _expire(f: asyncio.Future[bool]) -> None:
+    if not f.done():
+        f.set_result(False)
+
+
+async def until_set(event: Event) -> None:
+    """Wait until ``event`` is set (the loop's own signal handlers get through meanwhile)."""
+    await event.wait()
 
 
 async def sleep(seconds: float) -> None:
@@ -150,19 +175,20 @@ class Background:
 async def settled(
     call: Callable[[], Awaitable[list[T]]], give_back: Callable[[list[T]], None]
 ) -> list[T]:
-    """Run ``call`` so that cancelling the caller cannot strand what it took: the call goes
-    on, shielded, and if the caller was cancelled meanwhile its result goes to ``give_back``."""
-    future = asyncio.ensure_future(call())
+    """Run ``call`` so that cancelling the caller cannot strand what it took: a cancel that
+    comes while its request is in flight is held (``Settling``) until the reply is read, then
+    what it took goes to ``give_back`` and the cancel is raised. No task of its own."""
+    settling = Settling()
+    token = SETTLING.set(settling)
     try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-
-        def done(f: asyncio.Future[list[T]]) -> None:
-            if not f.cancelled() and f.exception() is None and f.result():
-                give_back(f.result())
-
-        future.add_done_callback(done)
-        raise
+        result = await call()
+    finally:
+        SETTLING.reset(token)
+    if settling.cancelled:
+        if result:
+            give_back(result)
+        raise asyncio.CancelledError
+    return result
 
 
 async def run_callback(f: Callable[..., Any], *args: Any) -> Any:
@@ -186,15 +212,19 @@ async def settle_all(pending: Iterable[asyncio.Future[Any]]) -> None:
         await asyncio.gather(*waiting, return_exceptions=True)
 
 
-async def run_handler(handler: Callable[..., Any], *args: Any) -> None:
-    """Run a runtime handler: a coroutine function on the loop, a plain function in a
-    thread, so it cannot block the loop (and its heartbeats)."""
+def handler_runner(handler: Callable[..., Any]) -> Callable[..., Awaitable[None]]:
+    """How the runtime runs ``handler`` (decided once, not per task): a coroutine function
+    on the loop, a plain function in a thread, so it cannot block the loop (and its
+    heartbeats); a coroutine it returns is awaited."""
     if asyncio.iscoroutinefunction(handler):
-        await handler(*args)
-        return
-    result = await asyncio.to_thread(handler, *args)
-    if asyncio.iscoroutine(result):
-        await result
+        return handler
+
+    async def in_thread(*args: Any) -> None:
+        result = await asyncio.to_thread(handler, *args)
+        if asyncio.iscoroutine(result):
+            await result
+
+    return in_thread
 
 
 @contextlib.contextmanager
@@ -221,36 +251,6 @@ def emitter(on_error: Callable[[Exception], None]) -> AsyncIOEventEmitter:
 def cancel_handlers(handlers: Any) -> None:
     """Cancel the coroutine handlers still running (on close)."""
     handlers.cancel()
-
-
-class PubSub(_PubSub):
-    """A PubSub that remembers it reconnected (it has then resubscribed by itself)."""
-
-    reconnected = False
-
-    async def on_connect(self, connection: Any) -> None:
-        await super().on_connect(connection)
-        self.reconnected = True
-
-
-class Executor:
-    """Runs single calls on the client (EVALSHA, loading the script on NOSCRIPT)."""
-
-    def __init__(self, redis: Any) -> None:
-        self.redis = redis
-
-    async def call(self, c: Call) -> Any:
-        if c.script is None:
-            return await self.redis.execute_command(*c.args)
-        args = (c.script.sha, c.nkeys, *c.args)
-        try:
-            return await self.redis.evalsha(*args)
-        except NoScriptError:
-            await self.redis.script_load(c.script.source)
-            return await self.redis.evalsha(*args)
-
-    def release(self) -> None:
-        """Nothing held between calls."""
 
 
 def state_lock() -> contextlib.AbstractContextManager[Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
@@ -20,7 +21,8 @@ from ...core.calls import Call, Op, Step
 from ...core.model import WorkerState
 from ...errors import WorqrError
 from ..base import FATAL, RETRYABLE, DriverBase, RetryClock
-from .primitives import Background, Event, Executor, Job, PubSub, settled, start
+from .primitives import Background, Event, Job, settled, start
+from .redis_io import Executor, PubSub
 
 T = TypeVar("T")
 
@@ -40,6 +42,8 @@ class Machinery(DriverBase):
         self._supervisor: Job | None = None
         self._listener: Job | None = None
         self._requests: deque[tuple[str, Event]] = deque()  # channels to subscribe
+        self._leaving: deque[str] = deque()  # channels to unsubscribe
+        self._pubsub: PubSub | None = None  # the listener's, once it runs
 
     def _closed(self) -> bool:
         return self._closing.is_set()
@@ -61,7 +65,13 @@ class Machinery(DriverBase):
         clock = None
         while True:
             try:
-                return self._exec(step)
+                if isinstance(step, Call):
+                    return self._executor.call(step)
+                replies = self._executor.pipeline(step)
+                for r in replies:
+                    if isinstance(r, Exception):
+                        raise r
+                return replies
             except RETRYABLE as exc:
                 if isinstance(exc, FATAL):
                     raise
@@ -70,27 +80,38 @@ class Machinery(DriverBase):
                 if delay is None or self._closing.wait(delay):
                     raise
 
-    def _exec(self, step: Step) -> Any:
-        if isinstance(step, Call):
-            return self._executor.call(step)
-        pipe = self._redis.pipeline(transaction=False)
-        for c in step:
-            pipe.execute_command(*(("EVALSHA", *self._script_args(c)) if c.script else c.args))
-        replies = pipe.execute(raise_on_error=False)
-        replies = [
-            self._executor.call(c) if self._is_noscript(r) else r
-            for c, r in zip(step, replies, strict=True)
-        ]
-        for r in replies:
-            if isinstance(r, Exception):
-                raise r
-        return replies
-
     def _taking(self, op: Op[list[Process]]) -> list[Process]:
         """Run a dequeue so that cancelling the caller cannot strand what it took: what it
         took then goes back to the front (give_back), not into this live worker's record
         unseen."""
         return settled(lambda: self._run(op), self._give_back)
+
+    def _take(self, queue: str, count: int, finish: list[str]) -> list[Process]:
+        """The runtime's ``dequeue_many``: it also takes part in waking one worker per task
+        (a short take makes this worker one the next task wakes by name)."""
+        return self._taking(self._core.dequeue(queue, count, finish, wake_one=True))
+
+    def _wake_me(self, callback: Callable[[str | None], None]) -> None:
+        """Route this worker's wake channel to ``callback`` (the runtime's: a named wake
+        carries the queue) and subscribe to it; the channel of a previous worker id of
+        this client with the same callback is dropped."""
+        channel = self._core.keys.wake(self._core.worker.id or "")
+        self._unwake(callback, keep=channel)
+        if channel not in self._wakes:
+            self._wakes[channel] = callback
+            try:
+                self._subscribe(channel)
+            except BaseException:
+                self._wakes.pop(channel, None)
+                raise
+
+    def _unwake(self, callback: Callable[[str | None], None], keep: str = "") -> None:
+        """Stop routing wake channels (but ``keep``) to ``callback``, and unsubscribe them."""
+        for old in [c for c, f in self._wakes.items() if f == callback and c != keep]:
+            del self._wakes[old]
+            self._leaving.append(old)
+        if self._leaving:
+            self._wake_listener()
 
     def _give_back(self, procs: list[Process]) -> None:
         self._background.spawn(lambda: self._guard(self._core.give_back(procs)), "worqr-back")
@@ -118,11 +139,16 @@ class Machinery(DriverBase):
     def _stop_jobs(self) -> None:
         self._closing.set()
         self._supervise.set()  # wakes the supervisor, which sees the close and ends
+        self._wake_listener()
         self._background.close(5)
         for job in (self._beating, self._supervisor, self._listener):
             if job is not None:
                 job.stop(5)
         self._executor.release()
+
+    def _wake_listener(self) -> None:
+        if self._pubsub is not None:
+            self._pubsub.wake()
 
     def _beat_loop(self) -> None:
         """Beat every interval until close. It outlives a failed worker (skipping its ticks),
@@ -154,6 +180,7 @@ class Machinery(DriverBase):
         wait until it has."""
         requests = [(channel, Event()) for channel in channels]
         self._requests.extend(requests)
+        self._wake_listener()
         if self._listener is None:
             self._listener = start(self._listen, "worqr-listener")
         if self._listener.is_current():
@@ -172,7 +199,10 @@ class Machinery(DriverBase):
                 self._refused.pop(done, None)
 
     def _listen(self) -> None:
-        ps = PubSub(self._sub.connection_pool)
+        """Subscribe what is asked, route the messages, and poll for missed work every
+        ``poll_interval``. While idle it sleeps in one blocking read until a message comes,
+        a subscribe request or a close wakes it, or the poll is due: no timed wake-ups."""
+        ps = self._pubsub = PubSub(self._sub.connection_pool)
         waiting: dict[str, list[Event]] = {}
         pending: list[str] = []  # channels to subscribe (again, after a failure)
         poll = self._core.options.poll_interval
@@ -187,10 +217,10 @@ class Machinery(DriverBase):
                     if pending:
                         ps.subscribe(*pending)
                         pending = []
-                    if not ps.subscribed:  # nothing to listen to (yet)
-                        self._closing.wait(0.05)
-                        continue
-                    message = ps.get_message(timeout=0.05)
+                    leaving = [self._leaving.popleft() for _ in range(len(self._leaving))]
+                    if leaving:
+                        ps.unsubscribe(*leaving)  # type: ignore[no-untyped-call,unused-ignore]
+                    message = ps.next_message(next_poll - time.monotonic())
                 except (RedisError, OSError) as exc:  # Redis away: say so, pause, go on
                     if isinstance(exc, FATAL):  # bad credentials: the callers hear it now
                         self._refuse(waiting, exc)
@@ -201,10 +231,15 @@ class Machinery(DriverBase):
                 if message is not None:
                     for done in waiting.pop(self._on_message(message) or "", []):
                         done.set()
+                if ps.reconnected:
+                    self._missed()
                 if ps.reconnected or time.monotonic() >= next_poll:
                     ps.reconnected = False
                     next_poll = time.monotonic() + poll
-                    self._announce(self._guard(self._core.pending_work()) or [])
+                    listened = sorted(set(self._channels.values()) & self._core.worker.queues)
+                    if listened:
+                        queued = self._guard(self._core.pending_work(listened))
+                        self._announce(queued or [])
                     if self._done:
                         self._guard(self._core.listen_done(sorted(set(self._done.values()))))
         finally:

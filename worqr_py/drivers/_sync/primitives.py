@@ -2,9 +2,8 @@
 its asyncio twin ``drivers/_async/primitives.py`` (same names, same meaning); everything else in
 ``_sync/`` is generated from ``_async/`` by ``scripts/unasync.py``.
 
-Each primitive says what it touches. None of them talks to Redis except ``Executor``, which
-keeps the sync driver's fast path: single calls go over connections of our own, without the
-pool round trip of a redis-py command.
+Each primitive says what it touches. None of them talks to Redis except ``Executor`` and
+``PubSub``, which live apart in ``redis_io.py`` (also hand-written, twinned the same way).
 """
 
 from __future__ import annotations
@@ -13,15 +12,10 @@ import contextlib
 import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal, TypeVar
 
 from pyee.base import EventEmitter
-from redis.client import PubSub as _PubSub
-from redis.exceptions import NoScriptError, ResponseError
-
-from ...core.calls import Call
 
 T = TypeVar("T")
 Work = Callable[[], Any]
@@ -32,6 +26,17 @@ Lock = threading.Lock
 
 class Event(threading.Event):
     """A flag to set, clear and wait for; ``wait(timeout)`` says whether it is set."""
+
+
+def until_set(event: Event) -> None:
+    """Wait until ``event`` is set. In the main thread in bounded waits, so a signal handler
+    runs between them (a plain ``wait()`` cannot be interrupted on every platform); in any
+    other thread (no signal handler runs there) in one wait, with no timed wake-ups."""
+    if threading.current_thread() is not threading.main_thread():
+        event.wait()
+        return
+    while not event.wait(0.2):
+        pass
 
 
 def sleep(seconds: float) -> None:
@@ -122,9 +127,9 @@ def settle_all(pending: Iterable[Any]) -> None:
     """Nothing to wait for: ``call_now`` returned after its callback did."""
 
 
-def run_handler(handler: Callable[..., Any], *args: Any) -> None:
-    """Run a runtime handler in this (runner) thread."""
-    handler(*args)
+def handler_runner(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """How the runtime runs ``handler``: called in the runner thread."""
+    return handler
 
 
 @contextlib.contextmanager
@@ -165,85 +170,6 @@ def emitter(on_error: Callable[[Exception], None]) -> Emitter:
 
 def cancel_handlers(handlers: Any) -> None:
     """Handlers run in the threads that emit: nothing to cancel."""
-
-
-class PubSub(_PubSub):
-    """A PubSub that remembers it reconnected (it has then resubscribed by itself)."""
-
-    reconnected = False
-
-    def on_connect(self, connection: Any) -> None:
-        super().on_connect(connection)
-        self.reconnected = True
-
-
-class Executor:
-    """Single calls over connections of our own, checked out of the pool once and kept here
-    while idle: one per call in flight at once (a thread pool of 8 callers holds at most 8),
-    never one per thread that ever called, so short-lived threads leak nothing. An error reply
-    leaves the connection usable; anything else disconnects it and every idle one and hands
-    them back to the pool, so the retry gets a fresh one (behind Sentinel: to the current
-    master)."""
-
-    def __init__(self, redis: Any) -> None:
-        self.redis = redis
-        self.idle: deque[Any] = deque()
-
-    def call(self, c: Call) -> Any:
-        try:
-            conn = self.idle.pop()
-        except IndexError:
-            conn = self._checkout()
-        words = ("EVALSHA", c.script.sha, c.nkeys, *c.args) if c.script else c.args
-        try:
-            try:
-                conn.send_command(*words)
-                reply = conn.read_response()
-            except NoScriptError:  # loaded over the same connection: the retry meets it there
-                assert c.script is not None
-                conn.send_command("SCRIPT", "LOAD", c.script.source)
-                conn.read_response()
-                conn.send_command(*words)
-                reply = conn.read_response()
-        except ResponseError:
-            self.idle.append(conn)
-            raise
-        except BaseException:
-            # every idle connection went to the same server: drop them all, so the retry
-            # takes a fresh one (behind Sentinel: to the new master) instead of failing
-            # once per stale connection
-            self._discard(conn)
-            for stale in self._drain():
-                self._discard(stale)
-            raise
-        self.idle.append(conn)
-        return reply
-
-    def _discard(self, conn: Any) -> None:
-        """Disconnect it and hand it back to the pool, which connects it afresh."""
-        conn.disconnect()
-        self.redis.connection_pool.release(conn)
-
-    def _checkout(self) -> Any:
-        pool = self.redis.connection_pool
-        try:
-            return pool.get_connection()
-        except TypeError:  # redis-py 5 wants a command name
-            return pool.get_connection("EVALSHA")
-
-    def _drain(self) -> list[Any]:
-        """Take every idle connection (other threads may take some meanwhile)."""
-        taken = []
-        while True:
-            try:
-                taken.append(self.idle.pop())
-            except IndexError:
-                return taken
-
-    def release(self) -> None:
-        """Give the idle connections back to the pool (on close)."""
-        for conn in self._drain():
-            self.redis.connection_pool.release(conn)
 
 
 def state_lock() -> threading.Lock:

@@ -16,11 +16,13 @@ from ...drivers._async.primitives import (
     Event,
     Job,
     Lock,
-    run_handler,
+    handler_runner,
     signal_handlers,
     start,
+    until_set,
     wait_all,
 )
+from ...drivers.base import FATAL
 from ...errors import WorkerFailed, WorqrError
 from ..policy import RunnerBase, log
 
@@ -36,34 +38,36 @@ class AsyncRunner(RunnerBase):
         self.w = w
         self.wake, self.stop, self.force = Event(), Event(), Event()
         self.rejoining = Lock()
-        # one handler per queue, remembering it: a ``work`` event marks that queue ready
-        self.listeners = {q: partial(self.on_event, q) for q in self.queues}
+        self.joined_set = frozenset(self.queues)
+        self.run_one = handler_runner(self.handler)
+        self.joined_as: str | None = None  # the worker id whose join completed
 
     async def run(self) -> None:
         self.w.events.on("failed", self.on_failed)
         jobs: list[Job] = []
         try:
-            await self.w._on_each(self.listeners)  # one SUBSCRIBE for all the queues
             await self.start()
             jobs = [start(self.loop, f"worqr-run-{i}") for i in range(self.concurrency)]
             with signal_handlers(self.on_signal):
-                while not await self.stop.wait(0.2):  # a bounded wait: signals get through
-                    pass
+                await until_set(self.stop)  # signals get through (sync: bounded waits)
                 await wait_all(jobs, self.grace, self.force)
         finally:  # also when run() itself is cancelled: no runner job outlives it
             self.request_stop(force=True)
             await wait_all(jobs, 0, self.force)
             self.w.events.remove_listener("failed", self.on_failed)
-            for q, listener in self.listeners.items():
-                self.w.off(q, listener)
+            self.w._unwake(self.on_wake)
             if self.w.alive:
                 await self.w.fail_worker()  # what is still running goes back to the front now
 
     async def start(self) -> None:
-        """Register and join; a failure after registering goes through re-registration."""
+        """Register and join. A failure after registering (a lost heartbeat, a subscribe
+        that timed out on a busy machine) goes through re-registration; one before it (Redis
+        unreachable for ``retry_timeout``, bad credentials) is raised."""
         try:
             await self.join()
-        except WorkerFailed as exc:
+        except (WorqrError, RedisError) as exc:
+            if self.w.worker_id is None or isinstance(exc, FATAL):
+                raise
             await self.rejoin(exc)
 
     def request_stop(self, force: bool = False) -> None:
@@ -79,36 +83,81 @@ class AsyncRunner(RunnerBase):
     def on_failed(self, *_: Any) -> None:
         self.wake.set()  # re-register promptly
 
-    def on_event(self, queue: str, kind: str, message: str) -> None:
-        if kind == "work":  # new tasks, or queued ones announced by start_work/on/the poll
-            self.mark(queue)
-            self.wake.set()
+    def on_wake(self, queue: str | None) -> None:
+        """This worker was woken for a queue (None: the subscriber reconnected, so a wake
+        may have been missed: every queue). Take from it, or, with no job free to take (or
+        stopping), also pass the wake on to the next waiting worker."""
+        if queue is not None and queue not in self.joined_set:
+            return
+        if queue is None:
+            self.sweep()
+        stopping = self.stop.is_set()
+        if not stopping:
+            self.mark(*(self.queues if queue is None else [queue]))
+            self.wake.set()  # a job about to rest takes it; busy ones try it when free
+        if stopping or not self.claim(queue):  # and the next waiting worker may take it
+            self.pass_on(queue)
+
+    def pass_on(self, queue: str | None) -> None:
+        self.w._background.spawn(partial(self.pass_wake, queue), "worqr-pass-wake")
+
+    async def pass_wake(self, queue: str | None) -> None:
+        """Pass a wake on (None: any missed on the queues that have tasks)."""
+        core = self.w._core
+        try:
+            if queue is None:
+                queues = [q for q, _ in await self.w._run(core.pending_work(self.queues))]
+            else:
+                queues = [queue]
+            await self.w._run(core.pass_wake(queues), retry=False)
+        except (WorqrError, RedisError) as exc:  # the poll and the reap still catch it
+            self.unsettled(exc)
 
     async def loop(self) -> None:
         poll = self.w._core.options.poll_interval
         max_deliveries = self.w._core.options.max_deliveries
         done: dict[str, list[str]] = {}  # finished, to be acked with the next take
+        go, seen = True, self.sweeps  # take now (at the start, and after each batch)
         try:
             while not self.stop.is_set():
                 self.wake.clear()
+                # A woken job takes only for a wake it keeps (one job per wake, not every
+                # idle job), a sweep (queues marked by a join, rejoin, or reconnect), or a
+                # failed worker (the take re-registers).
+                go = go or self.unclaim() or seen != self.sweeps or not self.w.alive
+                if not go:
+                    if not await self.wake.wait(poll):
+                        await self.poll(poll)
+                        go = True
+                    continue
+                go, seen = False, self.sweeps
                 batch = await self.take(done)
                 if not batch:
                     await self.flush(done)
-                    if not await self.wake.wait(poll):
-                        await self.poll(poll)
                     continue
-                for p in batch:
-                    if self.stop.is_set():
-                        break  # prefetched, not started: fail_worker returns it to the front
-                    try:
-                        await run_handler(self.handler, p)
-                    except Exception as exc:
-                        self.failed(p, exc, max_deliveries)
-                        await self.guard(self.w.stop_process, p.id)
-                    else:
-                        done.setdefault(p.queue, []).append(p.id)
+                with self.busy():
+                    for q in self.overclaimed():
+                        self.pass_on(q)
+                    await self.handle(batch, done, max_deliveries)
+                go = True  # ack with the next take, which may find more
         finally:
             await self.flush(done)
+
+    async def handle(
+        self, batch: list[Process], done: dict[str, list[str]], max_deliveries: int | None
+    ) -> None:
+        """Run the handler on each process of a batch: finished ones go to ``done`` (acked
+        with the next take), failed ones back to the front at once."""
+        for p in batch:
+            if self.stop.is_set():
+                break  # prefetched, not started: fail_worker returns it to the front
+            try:
+                await self.run_one(p)
+            except Exception as exc:
+                self.failed(p, exc, max_deliveries)
+                await self.guard(self.w.stop_process, p.id)
+            else:
+                done.setdefault(p.queue, []).append(p.id)
 
     async def take(self, done: dict[str, list[str]]) -> list[Process]:
         """Ack the finished processes of a queue and take its next tasks: one round trip.
@@ -119,7 +168,7 @@ class AsyncRunner(RunnerBase):
             return []
         for q, stamp in self.turns(done):
             try:
-                batch = await self.w.dequeue_many(q, self.prefetch, finish=done.get(q, []))
+                batch = await self.w._take(q, self.prefetch, done.get(q, []))
             except (WorqrError, RedisError) as exc:
                 await self.recover(q, exc)
                 return []
@@ -140,7 +189,7 @@ class AsyncRunner(RunnerBase):
         except (WorqrError, RedisError) as exc:
             self.poll_failed(exc)
             return
-        self.mark(*[q for q, _ in pending if q in self.listeners])
+        self.mark(*[q for q, _ in pending if q in self.joined_set])
 
     async def recover(self, queue: str, exc: BaseException) -> None:
         if self.w.alive:
@@ -164,14 +213,25 @@ class AsyncRunner(RunnerBase):
         return True
 
     async def join(self) -> None:
+        """Register (unless alive), listen on the worker's wake channel, join the queues,
+        wait for work on them (the next task on each wakes this worker by name), then mark
+        those that have tasks: in this order, no task enqueued meanwhile goes unnoticed."""
+        core = self.w._core
         await self.w.start_worker()  # the live worker's id, if it is alive
+        await self.w._wake_me(self.on_wake)
         for q in self.queues:
-            if q not in self.w._core.worker.queues:
-                await self.w.start_work(q)
+            if q not in core.worker.queues:
+                await self.w._run(core.start_work(q))
+        await self.w._run(core.wait_for_work(self.queues))  # also queues joined before run()
+        self.mark(*[q for q, _ in await self.w._run(core.pending_work(self.queues))])
+        self.sweep()
+        self.wake.set()
+        self.joined_as = core.worker.id
 
     def joined(self) -> bool:
-        """Alive and working on every queue (a rejoin may have joined only some)."""
-        return self.w.alive and set(self.queues) <= self.w._core.worker.queues
+        """Alive and its join complete: every queue joined (a rejoin may have joined only
+        some), the wake channel listened to, and waiting for work on every queue."""
+        return self.w.alive and self.joined_as == self.w.worker_id
 
     async def rejoin(self, exc: BaseException) -> None:
         """After a failure (heartbeat lost, Redis down): register a new worker id and join
@@ -196,3 +256,4 @@ class AsyncRunner(RunnerBase):
             if joined:
                 log.info("registered again as worker %s", self.w.worker_id)
                 self.mark(*self.queues)  # what was announced meanwhile may have been missed
+                self.sweep()

@@ -1,0 +1,217 @@
+"""The drivers' own Redis I/O (``redis_io.py``): calls and pipelines on connections of the
+executor's own, cancelled callers, connections killed mid-call, NOSCRIPT, and the listener's
+blocking read (woken by subscribe requests and close, no timed wake-ups while idle)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from worqr_py import AsyncWorqr
+from worqr_py.drivers.base import Liveness
+
+from .conftest import FAST
+from .support import wait_for
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+def test_a_call_cancelled_mid_flight_does_not_corrupt_the_next(servers: Any, prefix: str) -> None:
+    """Its reply is still unread when it is cancelled: the connection is dropped, so the
+    next call never reads that stale reply as its own."""
+    s = servers()
+
+    async def main() -> None:
+        async with AsyncWorqr(s.url, prefix=prefix) as w:
+            await w.enqueue("q", ["a", "b"])
+            await w.enqueue("other", "c")
+            s.pause()  # the request is written; its reply cannot come yet
+            try:
+                call = asyncio.ensure_future(w.count_queue("q"))
+                await asyncio.sleep(0.1)
+                call.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await call
+            finally:
+                s.resume()
+            assert await w.get_tasks("other") == ["c"]
+            assert await w.count_queue("q") == 2
+            assert await w.get_tasks("q") == ["a", "b"]
+
+    run(main())
+
+
+def test_a_cancelled_dequeue_is_held_until_its_reply_then_given_back(
+    servers: Any, prefix: str
+) -> None:
+    s = servers()
+
+    async def main() -> None:
+        async with AsyncWorqr(s.url, prefix=prefix, heartbeat_interval=0.2, heartbeat_ttl=5) as w:
+            await w.start_worker()
+            await w.start_work("q")
+            await w.enqueue("q", ["job-1", "job-2"])
+            s.pause()
+            try:
+                take = asyncio.ensure_future(w.dequeue_many("q", 2))
+                await asyncio.sleep(0.1)
+                take.cancel()
+            finally:
+                s.resume()
+            with pytest.raises(asyncio.CancelledError):
+                await take
+            for _ in range(500):
+                if await w.get_tasks("q") == ["job-1", "job-2"] and not w.processes:
+                    break
+                await asyncio.sleep(0.01)
+            assert await w.get_tasks("q") == ["job-1", "job-2"]
+            assert w.processes == []
+            assert [p.task for p in await w.dequeue_many("q", 2)] == ["job-1", "job-2"]
+
+    run(main())
+
+
+def test_a_connection_killed_mid_call_is_retried_on_a_fresh_one(servers: Any, prefix: str) -> None:
+    """CLIENT PAUSE WRITE holds the EVALSHA; CLIENT KILL cuts its connection meanwhile. The
+    call was never run, and the retry runs it once."""
+    s = servers()
+    admin = s.client()
+
+    async def main() -> None:
+        async with AsyncWorqr(s.url, prefix=prefix, retry_timeout=10) as w:
+            await w.enqueue("q", "first")
+            admin.execute_command("CLIENT", "PAUSE", 2000, "WRITE")
+            try:
+                call = asyncio.ensure_future(w.enqueue("q", "second"))
+                await asyncio.sleep(0.2)
+                assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+            finally:
+                admin.execute_command("CLIENT", "UNPAUSE")
+            assert await call == 2
+            assert await w.get_tasks("q") == ["first", "second"]
+
+    run(main())
+
+
+def test_noscript_is_loaded_on_the_same_connection_in_calls_and_pipelines(
+    make: Any, r: Any
+) -> None:
+    w = make(**FAST)
+    w.start_worker()
+    r.script_flush()
+    w.start_work("q")  # a pipeline of two scripts and a command: both scripts reloaded
+    r.script_flush()
+    assert w.enqueue("q", ["a", "b"]) == 2  # a single EVALSHA
+    r.script_flush()
+    assert [p.task for p in w.dequeue_many("q", 2)] == ["a", "b"]
+    r.script_flush()
+    assert w.fail_worker() == 2
+    assert w.get_tasks("q") == ["a", "b"]
+
+
+def test_an_error_reply_keeps_the_connection(make: Any, r: Any) -> None:
+    """A WRONGTYPE reply is the caller's error; the connection stays in use."""
+    w = make(**FAST)
+    r.set(f"{w._core.keys.queue('q').tasks}", "not a list")
+    with pytest.raises(Exception, match="WRONGTYPE"):
+        w.count_queue("q")
+    r.delete(w._core.keys.queue("q").tasks)
+    assert w.count_queue("q") == 0
+    assert len(w._executor.idle) == 1
+
+
+def test_the_idle_listener_hears_work_and_subscribes_at_once(make: Any) -> None:
+    """No poll can help here (every 60 s): the notifications and a later subscribe request
+    are served while the listener sleeps in its read."""
+    w = make(heartbeat_interval=0.5, heartbeat_ttl=3, poll_interval=60)
+    feeder = make()
+    heard: list[tuple[str, str, str]] = []
+    w.on("q1", lambda kind, msg: heard.append(("q1", kind, msg)))
+    feeder.enqueue("q1", "a")
+    wait_for(lambda: ("q1", "work", "1") in heard, what="the work notification")
+    w.on("q2", lambda kind, msg: heard.append(("q2", kind, msg)))  # listener idle: woken
+    feeder.enqueue("q2", ["x", "y"])
+    feeder.cancel_tasks("q1", "a")
+    wait_for(lambda: ("q2", "work", "2") in heard, what="the second queue's notification")
+    wait_for(lambda: ("q1", "cancel", "a") in heard, what="the cancel notification")
+
+
+def test_an_idle_asyncio_worker_sleeps_until_its_heartbeat(server: Any, prefix: str) -> None:
+    """Idle: the loop sleeps until a timer it needs (the heartbeat, every second here; the
+    safety poll is a minute away), never on a short polling timeout."""
+    timers = 0
+
+    async def main() -> None:
+        nonlocal timers
+        selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+        select = selector.select
+
+        def counted(timeout: float | None = None) -> Any:
+            nonlocal timers
+            events = select(timeout)
+            if (timeout is None or timeout > 0) and not events:
+                timers += 1
+            return events
+
+        async with AsyncWorqr(server.url, prefix=prefix, poll_interval=60) as w:
+            runner = asyncio.ensure_future(w.run("q", lambda p: None))
+            await asyncio.sleep(0.5)
+            selector.select = counted
+            await asyncio.sleep(3)
+            selector.select = select
+            w.shutdown()
+            await runner
+
+    run(main())
+    assert timers <= 3 + 3, timers  # a heartbeat a second (the old listener: 20 a second)
+
+
+def test_closing_a_sync_client_wakes_its_idle_listener(make: Any, driver: str) -> None:
+    """The listener sleeps in its read (poll a minute away): close wakes it, and its thread
+    ends with the client (the autouse fixture checks every thread ends)."""
+    w = make(poll_interval=60)
+    w.on("q", lambda kind, msg: None)
+    done = threading.Event()
+    closer = threading.Thread(target=lambda: (w.close(), done.set()))
+    closer.start()
+    wait_for(done.is_set, timeout=8, what="close")
+    closer.join()
+
+
+def test_a_subscriber_whose_health_checks_go_unanswered_is_taken_for_dead() -> None:
+    """redis-py moves ``next_health_check`` on every reply (PONGs included); when it stays
+    put for three intervals the listener drops the connection and reconnects."""
+    conn = SimpleNamespace(health_check_interval=0.01, next_health_check=1.0)
+    alive = Liveness()
+    assert not alive.dead(conn)
+    time.sleep(0.05)
+    assert alive.dead(conn)
+    conn.next_health_check = 2.0  # a reply came
+    assert not alive.dead(conn)
+    assert not Liveness().dead(SimpleNamespace(health_check_interval=0, next_health_check=0))
+    assert Liveness.bound(conn, 60) == 0.01
+    assert Liveness.bound(None, 60) == 60
+
+
+def test_the_listener_works_with_file_descriptors_above_1023(make: Any) -> None:
+    """A process with a few hundred clients has sockets numbered above 1023, which
+    ``select()`` refuses (the sync listener thread died of it): fill the low numbers first."""
+    import os
+
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        w, producer = make(poll_interval=60), make()
+        got: list[tuple[str, str]] = []
+        w.on("q", lambda kind, message: got.append((kind, message)))
+        producer.enqueue("q", "t")
+        wait_for(lambda: ("work", "1") in got, what="the work event")
+    finally:
+        for fd in filler:
+            os.close(fd)

@@ -1,0 +1,179 @@
+"""The sync driver's Redis I/O: ``Executor`` (the fast path of single calls, and pipelines)
+and ``PubSub`` (the listener's blocking read). Hand-written, as is its asyncio twin
+``drivers/_async/redis_io.py`` (same names, same meaning).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+from collections import deque
+from typing import Any
+
+from redis.client import PubSub as _PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+
+from ...core.calls import Arg, Call
+from ..base import Liveness
+
+
+def words(c: Call) -> tuple[Arg, ...]:
+    """The command a call sends: its words, or the EVALSHA of its script."""
+    return ("EVALSHA", c.script.sha, c.nkeys, *c.args) if c.script else c.args
+
+
+class Executor:
+    """Single calls over connections of our own, checked out of the pool once and kept here
+    while idle: one per call in flight at once (a thread pool of 8 callers holds at most 8),
+    never one per thread that ever called, so short-lived threads leak nothing. An error reply
+    leaves the connection usable; anything else disconnects it and every idle one and hands
+    them back to the pool, so the retry gets a fresh one (behind Sentinel: to the current
+    master). Pipelines go through a redis-py pipeline."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+        self.idle: deque[Any] = deque()
+
+    def call(self, c: Call) -> Any:
+        """Run one call (EVALSHA, loading the script on NOSCRIPT) and return its reply."""
+        try:
+            conn = self.idle.pop()
+        except IndexError:
+            conn = self._checkout()
+        try:
+            try:
+                conn.send_command(*words(c))
+                reply = conn.read_response()
+            except NoScriptError:  # loaded over the same connection: the retry meets it there
+                assert c.script is not None
+                conn.send_command("SCRIPT", "LOAD", c.script.source)
+                conn.read_response()
+                conn.send_command(*words(c))
+                reply = conn.read_response()
+        except ResponseError:
+            self.idle.append(conn)
+            raise
+        except BaseException:
+            # every idle connection went to the same server: drop them all, so the retry
+            # takes a fresh one (behind Sentinel: to the new master) instead of failing
+            # once per stale connection
+            self._discard(conn)
+            for stale in self._drain():
+                self._discard(stale)
+            raise
+        self.idle.append(conn)
+        return reply
+
+    def pipeline(self, calls: list[Call]) -> list[Any]:
+        """Run the calls as one pipeline (no MULTI). Error replies come back in place, as
+        exceptions; a call that met NOSCRIPT runs again (``call``) once its script is loaded."""
+        pipe = self.redis.pipeline(transaction=False)
+        for c in calls:
+            pipe.execute_command(*words(c))
+        replies = pipe.execute(raise_on_error=False)
+        return [
+            self.call(c) if isinstance(r, NoScriptError) else r
+            for c, r in zip(calls, replies, strict=True)
+        ]
+
+    def _discard(self, conn: Any) -> None:
+        """Disconnect it and hand it back to the pool, which connects it afresh."""
+        conn.disconnect()
+        self.redis.connection_pool.release(conn)
+
+    def _checkout(self) -> Any:
+        pool = self.redis.connection_pool
+        try:
+            return pool.get_connection()
+        except TypeError:  # redis-py 5 wants a command name
+            return pool.get_connection("EVALSHA")
+
+    def _drain(self) -> list[Any]:
+        """Take every idle connection (other threads may take some meanwhile)."""
+        taken = []
+        while True:
+            try:
+                taken.append(self.idle.pop())
+            except IndexError:
+                return taken
+
+    def release(self) -> None:
+        """Give the idle connections back to the pool (on close)."""
+        for conn in self._drain():
+            self.redis.connection_pool.release(conn)
+
+
+def _readable(socks: list[Any], timeout: float) -> set[int]:
+    """The file descriptors among ``socks`` readable within ``timeout`` seconds. ``poll``
+    where there is one: ``select`` refuses descriptors above 1023, which a process with a
+    few hundred clients has."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        for sock in socks:
+            poller.register(sock, select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
+        return {fd for fd, _ in poller.poll(max(0.0, timeout) * 1000)}
+    readable, _, _ = select.select(socks, [], [], timeout)
+    return {sock.fileno() for sock in readable}
+
+
+class PubSub(_PubSub):
+    """A PubSub that remembers it reconnected (it has then resubscribed by itself), and
+    whose ``next_message`` blocks until a message comes, its timeout passes or ``wake()``
+    is called (from any thread: a byte on a socket pair the wait selects on too)."""
+
+    reconnected = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._liveness = Liveness()
+
+    def on_connect(self, connection: Any) -> None:
+        super().on_connect(connection)
+        self.reconnected = True
+
+    def next_message(self, timeout: float) -> Any:
+        """The next message, or None once ``timeout`` seconds passed or ``wake()`` was
+        called. What is already read (or decrypted) comes first; then it waits for the
+        connection's socket to be readable, or a wake."""
+        if self._woken():
+            return None
+        conn = self.connection
+        if conn is not None and self.subscribed and self._liveness.dead(conn):
+            conn.disconnect()  # the next read reconnects
+            raise RedisConnectionError("the subscriber's health checks went unanswered")
+        message = self.get_message(timeout=0)  # reconnects, health-checks, reads buffered
+        if message is not None or timeout <= 0:
+            return message
+        sock = getattr(self.connection, "_sock", None) if self.subscribed else None
+        if sock is not None and getattr(sock, "pending", lambda: 0)():
+            return self.get_message(timeout=0)  # TLS: decrypted bytes no select can see
+        waited = [self._wake_r] if sock is None else [sock, self._wake_r]
+        readable = _readable(waited, Liveness.bound(conn, timeout))
+        if self._woken() or sock is None or sock.fileno() not in readable:
+            return None
+        return self.get_message(timeout=0)
+
+    def _woken(self) -> bool:
+        try:
+            return bool(self._wake_r.recv(64))
+        except BlockingIOError:
+            return False
+
+    def wake(self) -> None:
+        """Have ``next_message`` return now (or the next one at once): there is a subscribe
+        request, or a close."""
+        with contextlib.suppress(OSError):  # a full buffer: it is woken already
+            self._wake_w.send(b"!")
+
+    def close(self) -> None:
+        """Close as redis-py does, and the wake-up sockets."""
+        try:
+            super().close()
+        finally:
+            self._wake_r.close()
+            self._wake_w.close()

@@ -1,127 +1,133 @@
-"""The "ceiling": what a bare redis-py loop on one sync connection reaches.
+"""The honest ceiling: what worqr_py's own Lua reaches on a bare connection.
 
-Runs in the calling interpreter with its redis-py (and hiredis if installed), so when
-bench/run.py calls it, it measures the client that worqr_py itself uses.
+Runs in the calling interpreter with its redis-py (and hiredis if installed): the client
+that worqr_py itself uses, but none of worqr_py's code around the call.
 
-* ``lpush_single``: one LPUSH per round trip (enqueue one by one).
-* ``lpush_pipelined``: LPUSH of N items in non-transactional pipelines of 50.
-* ``lua_consume``: a reliable consume loop: one EVALSHA per task that acks the previous
-  task (LREM from the processing list) and LMOVEs the next one from the queue to the
-  processing list; so 1 round trip and 3 commands per task.  (LMOVE pushes on the
-  left, and the task acked is always the newest, so LREM finds it at index 0.)  It
-  consumes the N items that ``lpush_pipelined`` pushed.
-* ``ping``: PING round trips on one connection.
+* :func:`consume`: the real ``dequeue.lua`` (``worqr_py.core.scripts.DEQUEUE``), called with
+  EVALSHA on one raw connection (``send_packed_command`` / ``read_response``, no
+  ``Script.__call__``, no response callback), with the KEYS and ARGV worqr_py sends: each call
+  acks the previous call's tasks and takes the next ``prefetch`` ones, so a busy worker's one
+  round trip per call. The worker id is put in the queue's worker set by hand; no heartbeat,
+  no threads: only the call, and per task the no-op handler every worker in this benchmark
+  runs (one fixed-size record appended to a stamp file, ``peerapps.stamp``).
+* :func:`push`: ``RPUSH q v`` per task, or one bare ``RPUSH q v1 .. v50`` per 50 tasks, on one
+  raw connection: what an enqueue, one by one or in lists of 50, cannot beat.
 
-Every loop stops after ``cap`` seconds and reports what it did (``done`` < ``n``).
+Rates use the method of the workers' stamps: (tasks - 1) / (last task taken - first) for
+consume; tasks / window for push. CPU per task is this process's CPU time (the client side)
+and Redis' (INFO cpu), with commands and round trips from ``redisinfo``.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+import uuid
 from typing import Any
 
 import redis
+from worqr_py.core import scripts
+from worqr_py.core.keys import Keys
 
 import redisinfo
 
-BATCH = 50
-
-# KEYS[1] queue, KEYS[2] processing list; ARGV[1] the previous task ('' for none).
-ACK_AND_MOVE = """
-if ARGV[1] ~= '' then redis.call('LREM', KEYS[2], 1, ARGV[1]) end
-return redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
-"""
+QUEUE = "bench"
 
 
-def _result(n: int, done: int, d: redisinfo.Delta) -> dict[str, Any]:
-    secs = d.seconds
+def _conn(url: str) -> Any:
+    return redis.Redis.from_url(url).connection_pool.get_connection()
+
+
+def _call(conn: Any, *args: Any) -> Any:
+    conn.send_packed_command(conn.pack_command(*args))
+    return conn.read_response()
+
+
+def _window(probe: redis.Redis) -> tuple[redisinfo.Snapshot, float]:
+    return redisinfo.snapshot(probe), time.process_time()
+
+
+def _close(
+    start: tuple[redisinfo.Snapshot, float],
+    probe: redis.Redis,
+    own: Any,
+    tasks: int,
+    per_s: float | None,
+) -> dict[str, Any]:
+    cpu = time.process_time() - start[1]
+    d = redisinfo.delta(start[0], redisinfo.snapshot(probe), own)
     return {
-        "n": n,
-        "done": done,
-        "capped": done < n,
-        "seconds": round(secs, 4),
-        "per_s": round(done / secs, 1) if secs > 0 and done else None,
-        **d.per_task(done),
+        "n": tasks,
+        "per_s": round(per_s, 1) if per_s else None,
+        "worker_cpu_us_per_task": round(cpu * 1e6 / tasks, 1) if tasks else None,
+        **d.per_task(tasks),
     }
 
 
-def measure_ceiling(
-    url: str, n: int, cap: float = 30.0, prefix: str = "bench:ceiling"
-) -> dict[str, Any]:
-    """Run the ceiling loops against ``url``; only keys under ``prefix`` are touched."""
+WAKE_ONE = "1"  # as run() sends it: a short take makes the worker a waiting one
+
+
+def consume(url: str, n: int, prefetch: int = 1) -> dict[str, Any]:
+    """``n`` tasks through dequeue.lua, ``prefetch`` per call, each call acking the last."""
     redisinfo.check_url(url)
     probe = redisinfo.raw_connection(url)
     own = redisinfo.calibrate(probe)
-    r = redis.Redis.from_url(url)
-    queue, processing = f"{prefix}:queue", f"{prefix}:processing"
-    r.delete(queue, processing)
-    script = r.register_script(ACK_AND_MOVE)
-    payloads = [b"%d" % i for i in range(n)]
-    out: dict[str, Any] = {
-        "redis_py": redis.__version__,
-        "hiredis": _has_hiredis(),
-        "batch_size": BATCH,
-    }
-
-    # Enqueue one by one, 1 round trip each.
-    r.ping()
-    a = redisinfo.snapshot(probe)
-    deadline = time.perf_counter() + cap
-    done = 0
-    while done < n and time.perf_counter() < deadline:
-        r.lpush(queue, payloads[done])
-        done += 1
-    out["lpush_single"] = _result(n, done, redisinfo.delta(a, redisinfo.snapshot(probe), own))
-    r.delete(queue)
-
-    # Pipelined LPUSH, batches of 50.
-    pipe = r.pipeline(transaction=False)
-    a = redisinfo.snapshot(probe)
-    deadline = time.perf_counter() + cap
-    done = 0
-    while done < n and time.perf_counter() < deadline:
-        for p in payloads[done : done + BATCH]:
-            pipe.lpush(queue, p)
-        done += len(pipe.execute())
-    out["lpush_pipelined"] = _result(n, done, redisinfo.delta(a, redisinfo.snapshot(probe), own))
-
-    # Reliable consume: ack previous + LMOVE next in one script call.
-    r.script_load(ACK_AND_MOVE)  # so that every timed call is one EVALSHA
-    a = redisinfo.snapshot(probe)
-    deadline = time.perf_counter() + cap
-    consumed = 0
-    prev: bytes = b""
-    while time.perf_counter() < deadline:
-        job = script(keys=[queue, processing], args=[prev])
-        if job is None:
-            break
-        consumed += 1  # a real consumer would run the job here
-        prev = job
-    # The last call (which found the queue empty) acked the last job; it is part of the
-    # cost, so it stays inside the window.
-    out["lua_consume"] = _result(
-        min(done, n), consumed, redisinfo.delta(a, redisinfo.snapshot(probe), own)
-    )
-    out["lua_consume"]["left_in_processing"] = r.llen(processing)
-
-    # PING round trips.
-    a = redisinfo.snapshot(probe)
-    deadline = time.perf_counter() + cap
-    pings = 0
-    while pings < n and time.perf_counter() < deadline:
-        r.ping()
-        pings += 1
-    out["ping"] = _result(n, pings, redisinfo.delta(a, redisinfo.snapshot(probe), own))
-
-    r.delete(queue, processing)
-    r.close()
+    k = Keys(f"ceiling-{uuid.uuid4().hex[:8]}").queue(QUEUE)
+    wid = uuid.uuid4().hex
+    conn = _conn(url)
+    for s in range(0, n, 1000):
+        _call(conn, "RPUSH", k.tasks, *[str(i) for i in range(s, min(n, s + 1000))])
+    _call(conn, "SADD", k.workers, wid)
+    _call(conn, "SCRIPT", "LOAD", scripts.DEQUEUE.source)
+    keys = k.dequeue_keys(wid)  # exactly what worqr_py sends
+    head = ["EVALSHA", scripts.DEQUEUE.sha, len(keys), *keys, wid]
+    token, acks, done = 1, [], 0
+    first = last = 0.0
+    stamps = tempfile.NamedTemporaryFile(prefix="bench-ceiling-")  # noqa: SIM115
+    fd = stamps.fileno()
+    start = _window(probe)
+    while True:
+        reply = _call(conn, *head, token, prefetch, k.done, WAKE_ONE, *acks)
+        if reply == -1:
+            raise RuntimeError("dequeue.lua refused the ceiling's worker")
+        got = (len(reply) - 1) // 2
+        if not got:
+            break  # this last call acked the last tasks: part of the cost, inside the window
+        for i in range(got):  # the handler's only work, as in peerapps.stamp()
+            os.write(fd, b"%020.6f %09d\n" % (time.time(), done + i))
+        done += got
+        last = time.perf_counter()
+        first = first or last
+        acks = [str(token + i) for i in range(got)]
+        token += prefetch
+    span = last - first
+    out = _close(start, probe, own, done, (done - 1) / span if span > 0 else None)
+    out["prefetch"] = prefetch
+    stamps.close()
+    _call(conn, "DEL", *keys)
+    conn.disconnect()
     probe.close()
     return out
 
 
-def _has_hiredis() -> bool:
-    try:
-        import hiredis  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def push(url: str, n: int, batch: int = 1) -> dict[str, Any]:
+    """``n`` tasks with ``RPUSH``, ``batch`` values per command (one command per round trip)."""
+    redisinfo.check_url(url)
+    probe = redisinfo.raw_connection(url)
+    own = redisinfo.calibrate(probe)
+    key = f"ceiling-{uuid.uuid4().hex[:8]}:q"
+    tasks = [f"task-{i:07d}" for i in range(n)]
+    conn = _conn(url)
+    _call(conn, "PING")
+    start = _window(probe)
+    t0 = time.perf_counter()
+    for s in range(0, n, batch):
+        _call(conn, "RPUSH", key, *tasks[s : s + batch])
+    secs = time.perf_counter() - t0
+    out = _close(start, probe, own, n, n / secs)
+    out["batch"] = batch
+    _call(conn, "DEL", key)
+    conn.disconnect()
+    probe.close()
+    return out

@@ -1,20 +1,22 @@
-"""Measure ONE peer task queue; run by bench/peers.py inside the peers' virtualenv.
+"""Measure ONE worker configuration of one task queue; run by bench/peers.py in the
+virtualenv that has the library (worqr_py included: the same driver for all).
 
-    python bench/peer_driver.py NAME --url redis://127.0.0.1:PORT/9 --n 5000 [--cap 30]
+    python bench/peer_driver.py NAME --variant V --url redis://127.0.0.1:PORT/DB --n 5000
+    python bench/peer_driver.py NAME --variant V --url ... --crash --crash-max 660
 
-Prints one line ``BENCH_RESULT {json}`` on stdout.  Phases, each on an emptied database
-(FLUSHDB of the database in ``--url`` only, outside any measured window):
+Prints one line ``BENCH_RESULT {json}`` on stdout. Throughput (the default mode), on an
+emptied database (FLUSHDB of the database in ``--url`` only):
 
-1. enqueue one by one: N tasks after one warm-up task; tasks/s, commands and round trips.
-2. batched enqueue (if the library has a batch API): N tasks in batches of ``--batch``.
-3. processing: N tasks are enqueued (not timed), then the worker CLI is spawned as a
-   subprocess in its own session; each task appends a timestamp to a local stamp file,
-   and the driver watches that file's size (no Redis traffic of ours) until N stamps or
-   ``--cap`` seconds.  ``per_s`` = (done - 1) / (last stamp - first stamp), i.e. from the
-   first job's end to the last job's end; ``spawn_to_done_s`` = worker spawn -> last
-   stamp, which includes the worker's start-up.  Commands/round trips cover spawn ->
-   last stamp (+50 ms grace), so they include the worker's start-up and idle polling,
-   divided by the jobs done.  The worker's process group gets SIGTERM, then SIGKILL.
+1. N tasks are enqueued with the library's own client (untimed pre-fill).
+2. The worker command is spawned in a session of its own. Each task appends its completion
+   time to a local stamp file; the driver watches that file's size (no Redis traffic of its
+   own) until N stamps, ``--cap`` seconds, or the worker's exit.
+3. ``per_s`` = (done - 1) / (last stamp - first stamp): first to last completion.
+4. The counters' window opens when the first stamp is seen and closes after the last: worker
+   CPU (its whole process tree, from /proc: ``proctree``), Redis CPU (INFO cpu), commands
+   and round trips (``redisinfo``), each divided by the tasks completed inside the window.
+   So start-up is excluded from every figure.
+5. The worker's tree gets SIGTERM, then SIGKILL. ``--crash`` runs ``crash.py`` instead.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import importlib
 import importlib.metadata
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,9 +42,11 @@ sys.path.insert(0, str(HERE))
 
 import redis  # noqa: E402
 
+import proctree  # noqa: E402
 import redisinfo  # noqa: E402
 
 APPS = {
+    "worqr": "worqr_app",
     "rq": "rq_app",
     "huey": "huey_app",
     "saq": "saq_app",
@@ -50,55 +55,13 @@ APPS = {
     "taskiq-stream": "taskiq_stream_app",
     "celery": "celery_app",
     "arq": "arq_app",
+    "bullmq": "bullmq_app",
 }
 
 
-class WindowClock:
-    """Times one enqueue window and takes the Redis snapshots around it."""
-
-    def __init__(self, probe: redis.Redis, own: redisinfo.Overhead, cap: float) -> None:
-        self.probe, self.own, self.cap = probe, own, cap
-        self.a: redisinfo.Snapshot | None = None
-        self.delta: redisinfo.Delta | None = None
-        self.deadline = float("inf")
-
-    def start(self) -> None:
-        self.a = redisinfo.snapshot(self.probe)
-        self.deadline = time.perf_counter() + self.cap
-
-    def expired(self) -> bool:
-        return time.perf_counter() > self.deadline
-
-    def stop(self) -> None:
-        assert self.a is not None
-        self.delta = redisinfo.delta(self.a, redisinfo.snapshot(self.probe), self.own)
-
-
-class NoClock:
-    def __init__(self, cap: float) -> None:
-        self.deadline = time.perf_counter() + cap
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def expired(self) -> bool:
-        return time.perf_counter() > self.deadline
-
-
-def canary(r: redis.Redis, count: int = 1000, cap: float = 2.0) -> float:
-    """PING round trips/s just before this peer runs: how fast loopback is right now."""
-    t0 = time.perf_counter()
-    done = 0
-    while done < count and time.perf_counter() - t0 < cap:
-        r.ping()
-        done += 1
-    return round(done / (time.perf_counter() - t0), 1)
-
-
 def versions(app: Any) -> dict[str, str | None]:
+    if hasattr(app, "VERSION"):
+        return {app.__name__.split(".")[-1].removesuffix("_app"): app.VERSION}
     out: dict[str, str | None] = {}
     for dist in [app.DIST, *getattr(app, "EXTRA_DISTS", []), "redis", "hiredis"]:
         try:
@@ -108,167 +71,170 @@ def versions(app: Any) -> dict[str, str | None]:
     return out
 
 
-def enqueue_phase(
-    app: Any, n: int, batch: int, probe: redis.Redis, own: redisinfo.Overhead, cap: float
-) -> dict[str, Any]:
-    clock = WindowClock(probe, own, cap)
-    done = app.enqueue(n, batch, clock, True)
-    assert clock.delta is not None
-    secs = clock.delta.seconds
-    return {
-        "n": n,
-        "done": done,
-        "capped": done < n,
-        "batch_size": batch,
-        "seconds": round(secs, 4),
-        "per_s": round(done / secs, 1) if done else None,
-        **clock.delta.per_task(done),
-    }
+def stamps(path: Path) -> list[tuple[float, int]]:
+    """(completion time, task number) per record."""
+    data = path.read_bytes().split(b"\n")
+    return [(float(t), int(i)) for t, i in (rec.split() for rec in data if rec)]
 
 
-def stamps(path: Path) -> list[float]:
-    data = path.read_bytes()
-    return [float(x) for x in data.split()]
+def count(path: Path) -> int:
+    from peerapps import STAMP_LEN
+
+    return path.stat().st_size // STAMP_LEN
 
 
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the worker's process group, SIGKILL it if it is still there after 5 s."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        end = time.monotonic() + 5.0
-        while time.monotonic() < end:
-            proc.poll()  # reap the leader, or the group never looks empty
-            try:
-                os.killpg(proc.pid, 0)  # children may outlive the leader
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
+def spawn(
+    app: Any, variant: str, work: Path, env: dict[str, str], log: str
+) -> subprocess.Popen[bytes]:
+    argv = app.VARIANTS[variant][1]
+    local = Path(sys.executable).parent / argv[0]
+    exe = str(local) if local.exists() else shutil.which(argv[0]) or argv[0]
+    with (work / log).open("ab") as out:
+        return subprocess.Popen(
+            [exe, *argv[1:]],
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the worker's tree; SIGKILL whatever is left after 5 s."""
+    pids = proctree.tree(proc.pid)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    end = time.monotonic() + 5.0
+    while time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.05)
+    proctree.kill_tree(proc.pid)
+    for pid in pids:
+        if pid != proc.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(5)
 
 
-def process_phase(
-    app: Any,
-    name: str,
-    n: int,
-    variant: str,
-    probe: redis.Redis,
-    own: redisinfo.Overhead,
-    cap: float,
-    work: Path,
-    env: dict[str, str],
-) -> dict[str, Any]:
-    from peerapps import STAMP_LEN  # after main() has set BENCH_REDIS_URL
+def log_tail(work: Path, log: str, lines: int = 12) -> list[str]:
+    try:
+        return (work / log).read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
 
-    label, argv = app.VARIANTS[variant]
+
+def throughput(
+    app: Any, variant: str, n: int, cap: float, url: str, work: Path, env: dict[str, str]
+) -> dict[str, Any]:
+    probe = redisinfo.raw_connection(url)
+    own = redisinfo.calibrate(probe)
     stamp_file = Path(env["BENCH_STAMP_FILE"])
     stamp_file.write_bytes(b"")
-    enq = app.enqueue(n, 50 if app.HAS_BATCH else 1, NoClock(120.0), False)
-    exe = Path(sys.executable).parent / argv[0]
-    log = (work / f"{name}-worker.log").open("wb")
-    a = redisinfo.snapshot(probe)
-    spawn = time.time()
-    proc = subprocess.Popen(
-        [str(exe), *argv[1:]],
-        cwd=work,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.perf_counter() + cap
-    died = None
+    n = app.enqueue(n)
+    spawn_t = time.time()
+    proc = spawn(app, variant, work, env, "worker.log")
+    deadline = time.perf_counter() + cap + 30  # start-up allowance before the first stamp
+    died: int | None = None
+    k0 = 0
+    a = None
+    cpu_a = cpu_b = 0.0
     try:
-        while True:
-            time.sleep(0.02)
-            count = stamp_file.stat().st_size // STAMP_LEN
-            if count >= enq or time.perf_counter() > deadline:
-                break
+        while count(stamp_file) == 0 and time.perf_counter() < deadline:
             if proc.poll() is not None:
                 died = proc.returncode
                 break
-        time.sleep(0.05)
-        d = redisinfo.delta(a, redisinfo.snapshot(probe), own)
-        st = sorted(stamps(stamp_file))  # the jobs that the snapshot window covers
+            time.sleep(0.001)
+        if died is None and count(stamp_file) > 0:
+            k0 = count(stamp_file)
+            cpu_a = proctree.cpu_seconds(proc.pid)
+            a = redisinfo.snapshot(probe)
+            deadline = time.perf_counter() + cap
+            while count(stamp_file) < n and time.perf_counter() < deadline:
+                if proc.poll() is not None:
+                    died = proc.returncode
+                    break
+                time.sleep(0.01)
+            b = redisinfo.snapshot(probe)
+            cpu_b = proctree.cpu_seconds(proc.pid)
     finally:
-        kill_group(proc)
-        log.close()
+        stop(proc)
+        probe.close()
+    st = sorted(t for t, _ in stamps(stamp_file))
     done = len(st)
+    window = done - k0
     out: dict[str, Any] = {
         "variant": variant,
-        "worker": label,
-        "n": enq,
+        "worker": app.VARIANTS[variant][0],
+        "n": n,
         "done": done,
-        "capped": done < enq,
+        "capped": done < n,
         "per_s": round((done - 1) / (st[-1] - st[0]), 1) if done > 1 and st[-1] > st[0] else None,
-        "rate_method": "(done-1)/(last stamp - first stamp)",
         "first_to_last_s": round(st[-1] - st[0], 4) if done else None,
-        "spawn_to_first_s": round(st[0] - spawn, 4) if done else None,
-        "spawn_to_done_s": round(st[-1] - spawn, 4) if done == enq and done else None,
-        "window_s": round(d.seconds, 4),
-        **d.per_task(done),
+        "spawn_to_first_s": round(st[0] - spawn_t, 3) if done else None,
+        "window_tasks": window,
     }
-    if died is not None or done == 0:
-        tail = (work / f"{name}-worker.log").read_text(errors="replace").splitlines()[-15:]
+    if a is not None and window > 0:
+        d = redisinfo.delta(a, b, own)
+        out["worker_cpu_us_per_task"] = round((cpu_b - cpu_a) * 1e6 / window, 1)
+        out["worker_cpu_share"] = round((cpu_b - cpu_a) / d.seconds, 2) if d.seconds else None
+        out.update(d.per_task(window))
+    if died is not None or done < n:
         out["worker_exit"] = died
-        out["worker_log_tail"] = tail
+        out["worker_log_tail"] = log_tail(work, "worker.log")
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("name", choices=sorted(APPS))
+    ap.add_argument("--variant", default="default")
     ap.add_argument("--url", required=True, help="redis URL including the database")
     ap.add_argument("--n", type=int, default=5000)
-    ap.add_argument("--cap", type=float, default=30.0, help="seconds per measurement")
-    ap.add_argument("--batch", type=int, default=50)
-    ap.add_argument("--variant", default="c1")
+    ap.add_argument("--cap", type=float, default=20.0, help="seconds of processing at most")
+    ap.add_argument("--crash", action="store_true", help="the SIGKILL test instead")
+    ap.add_argument(
+        "--crash-max",
+        type=float,
+        default=660.0,
+        help="SIGKILL test: wait 30 s + the documented reclaim time, at most this",
+    )
     args = ap.parse_args()
     redisinfo.check_url(args.url)
-    res: dict[str, Any] = {"name": args.name, "python": sys.version.split()[0]}
+    res: dict[str, Any] = {"name": args.name, "variant": args.variant}
     os.environ["BENCH_REDIS_URL"] = args.url
     with tempfile.TemporaryDirectory(prefix=f"bench-{args.name}-") as tmp:
         work = Path(tmp)
         os.environ["BENCH_STAMP_FILE"] = str(work / "stamps")
         try:
             app = importlib.import_module(f"peerapps.{APPS[args.name]}")
+            res["versions"] = versions(app)
+            res["label"] = app.VARIANTS[args.variant][0]
         except Exception as e:  # an import failure is a reason to skip, not a crash
-            res["skipped"] = f"import failed: {type(e).__name__}: {e}"
-            print("BENCH_RESULT " + json.dumps(res), flush=True)
-            return
-        res.update(
-            versions=versions(app),
-            version=versions(app)[app.DIST],
-            crash=app.CRASH,
-            notes=app.NOTES,
-        )
-        if args.variant not in app.VARIANTS:
-            res["skipped"] = f"no worker variant {args.variant!r} for {args.name}"
+            res["skipped"] = f"{type(e).__name__}: {e}"
             print("BENCH_RESULT " + json.dumps(res), flush=True)
             return
         db = redis.Redis.from_url(args.url)
-        probe = redisinfo.raw_connection(args.url)
-        own = redisinfo.calibrate(probe)
         env = {**os.environ, "PYTHONPATH": str(HERE), "PYTHONUNBUFFERED": "1"}
         try:
             db.flushdb()
-            res["canary_ping_per_s"] = canary(probe)
-            res["enqueue"] = enqueue_phase(app, args.n, 1, probe, own, args.cap)
-            db.flushdb()
-            if app.HAS_BATCH:
-                res["batch"] = enqueue_phase(app, args.n, args.batch, probe, own, args.cap)
-                db.flushdb()
-            res["process"] = process_phase(
-                app, args.name, args.n, args.variant, probe, own, args.cap, work, env
-            )
+            if args.crash:
+                import crash
+
+                wait = min(30.0 + app.RECLAIM[0], args.crash_max)
+                res["crash"] = crash.run(app, args.variant, wait, work, env)
+                res["crash"]["documented_reclaim"] = list(app.RECLAIM)
+            else:
+                res["process"] = throughput(
+                    app, args.variant, args.n, args.cap, args.url, work, env
+                )
         except Exception as e:
             res["error"] = f"{type(e).__name__}: {e}"
             res["traceback"] = traceback.format_exc().splitlines()[-8:]
         finally:
             db.flushdb()
+            db.close()
     print("BENCH_RESULT " + json.dumps(res), flush=True)
 
 

@@ -1,26 +1,14 @@
-"""Peer benchmark: Python task queues on Redis, next to a bare redis-py "ceiling".
+"""The configurations measured, and how bench/run.py runs them: each one through
+bench/peer_driver.py, in a subprocess of the virtualenv that has the library (worqr_py's
+own .venv for worqr_py: the same driver, the same method). The throwaway redis-servers.
 
-Standalone (starts its own throwaway redis-server on a free port, never 6379):
-
-    bash bench/setup_peers.sh
-    bench/.venv-peers/bin/python bench/peers.py --n 2000 --json /tmp/peers.json
-
-From another script (e.g. bench/run.py), against a server it started:
-
-    sys.path.insert(0, "bench"); import peers
-    peers.measure_ceiling(url, n)            # this interpreter's redis-py
-    peers.measure_peers(url, n, ["rq", ...])  # each peer in a subprocess of its venv
-
-Each peer runs in ``bench/peer_driver.py`` under the virtualenv that has it installed
-(see setup_peers.sh), so importing this module needs only redis-py.  The method for
-commands and round trips per task is in ``bench/redisinfo.py``; the phases and timing
-in ``bench/peer_driver.py``.  Peers use database ``db`` (default 9) of the server and
-FLUSHDB it between phases; the ceiling only touches keys under ``bench:ceiling``.
+A configuration is (library, variant, classes): ``"default"`` is the library's default
+worker, ``"best"`` the best single-process configuration we know for it (for some libraries
+the default is both). See README "Performance" for why each was chosen.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime
 import json
@@ -32,8 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,85 +32,129 @@ if str(HERE) not in sys.path:
 import redis  # noqa: E402
 
 import redisinfo  # noqa: E402
-from ceiling import measure_ceiling  # noqa: E402
-from report import LEGEND, render  # noqa: E402
-
-__all__ = ["ALL_PEERS", "measure_ceiling", "measure_peers", "run_all", "throwaway_server"]
 
 VENV = HERE / ".venv-peers"
-# peer -> virtualenv holding it (arq and saq pin an older redis-py than taskiq-redis).
-PEER_VENVS: dict[str, Path] = {
-    **dict.fromkeys(["rq", "huey", "dramatiq", "taskiq-list", "taskiq-stream", "celery"], VENV),
-    **dict.fromkeys(["saq", "arq"], VENV / "envs" / "redis5"),
-}
-ALL_PEERS = ["rq", "huey", "saq", "dramatiq", "taskiq-list", "taskiq-stream", "celery", "arq"]
+R5 = VENV / "envs" / "redis5"  # arq and saq pin an older redis-py than taskiq-redis
+VENVS: dict[str, Path] = {"saq": R5, "arq": R5}
 
 
-def with_db(url: str, db: int) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{db}"))
+@dataclass(frozen=True)
+class Config:
+    name: str
+    variant: str
+    classes: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}:{self.variant}"
 
 
-def measure_peers(
-    url: str,
-    n: int,
-    names: list[str] | None = None,
-    *,
-    cap: float = 30.0,
-    variant: str = "c1",
-    db: int = 9,
-) -> list[dict[str, Any]]:
-    """Measure each named peer (default: all) against ``url``; one dict per peer.
-
-    A peer that cannot run comes back as ``{"name": ..., "skipped": reason}``.
-    """
-    redisinfo.check_url(url)
-    out: list[dict[str, Any]] = []
-    for name in names or ALL_PEERS:
-        print(f"[peers] {name} ...", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        res = _run_driver(name, with_db(url, db), n, cap, variant)
-        res["wall_s"] = round(time.perf_counter() - t0, 1)
-        if res.get("skipped"):
-            print(f"[peers] {name} SKIPPED: {res['skipped']}", file=sys.stderr, flush=True)
-        out.append(res)
-    return out
+D, B, DB = ("default",), ("best",), ("default", "best")
+WORQR = {"default": Config("worqr", "default", D), "best": Config("worqr", "prefetch10", B)}
+WORQR_EXTRA = [Config("worqr", "async", ()), Config("worqr", "procs4", ())]
+PEERS = [
+    Config("rq", "default", D),
+    Config("rq", "simple", B),
+    Config("huey", "default", DB),
+    Config("saq", "default", DB),
+    Config("arq", "default", DB),
+    Config("dramatiq", "default", D),
+    Config("dramatiq", "p1t8", B),
+    Config("celery", "default", D),
+    Config("celery", "solo", B),
+    Config("taskiq-list", "default", D),
+    Config("taskiq-list", "w1", B),
+    Config("taskiq-stream", "default", D),
+    Config("taskiq-stream", "w1", B),
+    Config("bullmq", "default", D),
+    Config("bullmq", "c10", B),
+]
+NAMES = sorted({c.name for c in PEERS})
 
 
-def _run_driver(name: str, url: str, n: int, cap: float, variant: str) -> dict[str, Any]:
-    venv = PEER_VENVS.get(name)
-    if venv is None:
-        return {"name": name, "skipped": f"unknown peer (known: {', '.join(ALL_PEERS)})"}
-    py = venv / "bin" / "python"
-    if not py.exists():
-        return {"name": name, "skipped": f"{py} missing: run bash bench/setup_peers.sh"}
-    cmd = [
-        str(py),
+def python_for(name: str) -> Path:
+    if name == "worqr":
+        return Path(sys.executable)
+    return VENVS.get(name, VENV) / "bin" / "python"
+
+
+def driver_cmd(c: Config, url: str, *extra: str) -> list[str]:
+    return [
+        str(python_for(c.name)),
         str(HERE / "peer_driver.py"),
-        name,
+        c.name,
+        "--variant",
+        c.variant,
         "--url",
         url,
-        "--n",
-        str(n),
-        "--cap",
-        str(cap),
-        "--variant",
-        variant,
+        *extra,
     ]
-    # Bound: 3 capped windows + untimed enqueue (<=120 s) + kill and start-up slack.
-    limit = 3 * cap + 200
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
-    except subprocess.TimeoutExpired:
-        return {"name": name, "skipped": f"driver exceeded {limit:.0f} s"}
-    for line in reversed(proc.stdout.splitlines()):
+
+
+def _parse(out: str, err: str, code: int | None, c: Config) -> dict[str, Any]:
+    for line in reversed(out.splitlines()):
         if line.startswith("BENCH_RESULT "):
             res: dict[str, Any] = json.loads(line[len("BENCH_RESULT ") :])
-            if "error" in res and "process" not in res:
+            if "error" in res:
                 res.setdefault("skipped", f"failed: {res['error']}")
             return res
-    tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-    return {"name": name, "skipped": f"driver exited {proc.returncode}: {tail}"}
+    tail = " | ".join(err.strip().splitlines()[-3:])
+    return {"name": c.name, "variant": c.variant, "skipped": f"driver exited {code}: {tail}"}
+
+
+def measure(c: Config, url: str, n: int, cap: float) -> dict[str, Any]:
+    """One throughput measurement of configuration ``c`` (a dict; ``skipped`` if none)."""
+    py = python_for(c.name)
+    if not py.exists():
+        return {
+            "name": c.name,
+            "variant": c.variant,
+            "skipped": f"{py} missing: run setup_peers.sh",
+        }
+    print(f"[bench] {c.key} ...", file=sys.stderr, flush=True)
+    cmd = driver_cmd(c, url, "--n", str(n), "--cap", str(cap))
+    limit = cap + 240  # pre-fill, start-up allowance and stop
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return {"name": c.name, "variant": c.variant, "skipped": f"driver exceeded {limit:.0f} s"}
+    res = _parse(p.stdout, p.stderr, p.returncode, c)
+    rate = (res.get("process") or {}).get("per_s")
+    print(f"[bench] {c.key}: {rate} tasks/s {res.get('skipped', '')}", file=sys.stderr, flush=True)
+    return res
+
+
+class CrashTest:
+    """A SIGKILL test running in the background (its own database of the crash server)."""
+
+    def __init__(self, c: Config, url: str, crash_max: float, work: Path) -> None:
+        self.config, self.started = c, time.monotonic()
+        self.out, self.err = (work / f"{c.key}.out").open("w+"), (work / f"{c.key}.err").open("w+")
+        self.proc: subprocess.Popen[str] | None = None
+        if python_for(c.name).exists():
+            cmd = driver_cmd(c, url, "--crash", "--crash-max", str(crash_max))
+            self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=self.err, text=True)
+        self.limit = crash_max + 120
+
+    def waiting(self) -> bool:
+        """Past its kill and its fresh worker's start-up (or finished)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return True
+        self.out.seek(0)
+        return "CRASH_WAITING" in self.out.read()
+
+    def result(self) -> dict[str, Any]:
+        c = self.config
+        if self.proc is None:
+            return {"name": c.name, "variant": c.variant, "skipped": "no virtualenv"}
+        try:
+            self.proc.wait(max(1.0, self.limit - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.out.seek(0)
+        self.err.seek(0)
+        return _parse(self.out.read(), self.err.read(), self.proc.returncode, c)
 
 
 def _free_port() -> int:
@@ -135,30 +167,29 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def throwaway_server() -> Iterator[str]:
-    """A redis-server of our own on a free port, no persistence; yields its URL."""
+def throwaway_server(databases: int = 16) -> Iterator[str]:
+    """A redis-server of our own on a free port, no persistence; yields its URL (db 0)."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise RuntimeError("redis-server is not on PATH")
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp:
-        proc = subprocess.Popen(
-            [
-                exe,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                tmp,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        args = [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tmp,
+            "--databases",
+            str(databases),
+        ]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"redis://127.0.0.1:{port}/0"
         try:
             r = redis.Redis.from_url(url)
@@ -182,68 +213,19 @@ def throwaway_server() -> Iterator[str]:
                 proc.wait(5)
 
 
-def meta(url: str, n: int, cap: float, variant: str) -> dict[str, Any]:
+def with_db(url: str, db: int) -> str:
+    return url.rsplit("/", 1)[0] + f"/{db}"
+
+
+def meta(url: str) -> dict[str, Any]:
     r = redis.Redis.from_url(url)
     server = r.info("server")
     r.close()
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
         "redis_server": server.get("redis_version"),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "n": n,
-        "cap_s": cap,
-        "variant": variant,
     }
-
-
-def run_all(
-    url: str,
-    n: int,
-    names: list[str] | None,
-    cap: float = 30.0,
-    variant: str = "c1",
-    ceiling: bool = True,
-) -> dict[str, Any]:
-    """Everything this module measures, as the dict written by ``--json``."""
-    result: dict[str, Any] = {"meta": meta(url, n, cap, variant), "method": LEGEND}
-    if ceiling:
-        print("[peers] ceiling ...", file=sys.stderr, flush=True)
-        result["ceiling"] = measure_ceiling(url, n, cap)
-    result["peers"] = measure_peers(url, n, names, cap=cap, variant=variant)
-    return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Benchmark Python task queues on Redis.")
-    ap.add_argument("--n", type=int, default=5000, help="tasks per measurement")
-    ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument(
-        "--names", default=",".join(ALL_PEERS), help="comma-separated peers (default: all)"
-    )
-    ap.add_argument("--cap", type=float, default=30.0, help="seconds per measurement")
-    ap.add_argument(
-        "--variant", default="c1", help="worker variant: c1 (concurrency 1, default) or default"
-    )
-    ap.add_argument("--url", help="use this server instead of starting one (not :6379)")
-    ap.add_argument("--no-ceiling", action="store_true")
-    args = ap.parse_args(argv)
-    names = [x.strip() for x in args.names.split(",") if x.strip()]
-    t0 = time.perf_counter()
-    ctx: contextlib.AbstractContextManager[str] = (
-        contextlib.nullcontext(args.url) if args.url else throwaway_server()
-    )
-    with ctx as url:
-        redisinfo.check_url(url)
-        result = run_all(url, args.n, names, args.cap, args.variant, not args.no_ceiling)
-    result["meta"]["wall_s"] = round(time.perf_counter() - t0, 1)
-    print(render(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"\nJSON written to {args.json}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,6 +20,8 @@ Method (the same for the ceiling loops and for every peer):
   costs more than one read; a closed connection costs one read (the EOF).  On loopback
   with small jobs both are rare; the ceiling rows (PING = 1.0, pipelined LPUSH x50 =
   0.02) check the method.
+* **Redis CPU/task** = delta(``INFO cpu`` used_cpu_sys + used_cpu_user) / tasks: all of
+  the server's CPU time in the window (its own timers included), in microseconds.
 * The snapshots are taken by one extra connection of ours with one ``INFO`` each; the
   cost of that connection between two snapshots is measured at start-up
   (:func:`calibrate`) and subtracted.  Nothing else of ours talks to Redis inside a
@@ -52,6 +54,7 @@ class Snapshot:
     usec: int
     total_commands: int
     reads: int
+    cpu: float
     t: float
 
 
@@ -62,6 +65,7 @@ class Delta:
     total_commands: int
     reads: int
     seconds: float
+    cpu: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def per_task(self, tasks: int, top: int = 8) -> dict[str, Any]:
@@ -72,6 +76,7 @@ class Delta:
                 "total_commands_per_task": None,
                 "round_trips_per_task": None,
                 "redis_usec_per_task": None,
+                "redis_cpu_us_per_task": None,
                 "top_cmds_per_task": {},
             }
         ranked = sorted(self.calls.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
@@ -80,18 +85,20 @@ class Delta:
             "total_commands_per_task": round(self.total_commands / tasks, 3),
             "round_trips_per_task": round(self.reads / tasks, 3),
             "redis_usec_per_task": round(self.usec / tasks, 2),
+            "redis_cpu_us_per_task": round(self.cpu * 1e6 / tasks, 2),
             "top_cmds_per_task": {k: round(v / tasks, 3) for k, v in ranked if v > 0},
         }
 
 
 def snapshot(r: redis.Redis) -> Snapshot:
-    """One ``INFO stats commandstats`` (one command, one round trip)."""
-    raw = r.execute_command("INFO", "stats", "commandstats")  # type: ignore[no-untyped-call]
+    """One ``INFO stats commandstats cpu`` (one command, one round trip; Redis >= 7)."""
+    raw = r.execute_command("INFO", "stats", "commandstats", "cpu")  # type: ignore[no-untyped-call]
     if isinstance(raw, dict):  # a client that parses INFO itself
         raise TypeError("snapshot() needs raw_connection(): INFO must stay raw text")
     text = raw.decode() if isinstance(raw, bytes) else str(raw)
     calls: dict[str, int] = {}
     usec = total = reads = 0
+    cpu = 0.0
     for line in text.splitlines():
         if line.startswith("cmdstat_"):
             name, _, fields = line[len("cmdstat_") :].partition(":")
@@ -102,7 +109,9 @@ def snapshot(r: redis.Redis) -> Snapshot:
             total = int(line.split(":", 1)[1])
         elif line.startswith("total_reads_processed:"):
             reads = int(line.split(":", 1)[1])
-    return Snapshot(calls, usec, total, reads, time.perf_counter())
+        elif line.startswith(("used_cpu_sys:", "used_cpu_user:")):
+            cpu += float(line.split(":", 1)[1])
+    return Snapshot(calls, usec, total, reads, cpu, time.perf_counter())
 
 
 def raw_connection(url: str) -> redis.Redis:
@@ -148,4 +157,5 @@ def delta(a: Snapshot, b: Snapshot, own: Overhead) -> Delta:
         total_commands=max(0, b.total_commands - a.total_commands - own.total_commands),
         reads=max(0, b.reads - a.reads - own.reads),
         seconds=b.t - a.t,
+        cpu=max(0.0, b.cpu - a.cpu),
     )

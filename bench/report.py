@@ -1,157 +1,233 @@
-"""Markdown rendering of the dict that bench/peers.py writes as JSON."""
+"""Markdown rendering of the dict that bench/run.py builds (and writes with --json)."""
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
-COLUMNS = [
-    "lib",
-    "version",
-    "enqueue/s",
-    "batch/s",
-    "process/s (c=1)",
-    "cmds/task",
-    "round trips/task",
-    "crash safety (SIGKILL)",
-    "notes",
-]
+TARGET_PEER, TARGET_CEILING = 3.0, 0.8
+NOISY = 1.5  # flag a ratio whose two worqr_py neighbours differ by more than this factor
 
 
-def rate(x: dict[str, Any] | None) -> str:
-    if not x or x.get("per_s") is None:
+def num(v: float | None, digits: int = 0) -> str:
+    return "n/a" if v is None else f"{v:,.{digits}f}"
+
+
+def mark(ratio: float | None, target: float) -> str:
+    if ratio is None:
         return "n/a"
-    s = f"{x['per_s']:,.0f}"
-    if x.get("capped"):
-        s += f" (capped, {x['done']}/{x['n']})"
-    return s
+    return f"**{'MET' if ratio >= target else 'MISS'}** (target >= {target:g}x)"
 
 
-def num(v: float | None, digits: int) -> str:
-    return "n/a" if v is None else f"{v:.{digits}f}"
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = sorted((r for r in runs if r.get("per_s")), key=lambda r: r["per_s"])
+    return ok[len(ok) // 2] if ok else {}
 
 
-def pair(a: dict[str, Any] | None, b: dict[str, Any] | None, key: str, digits: int) -> str:
-    """``enqueue + processing`` figures of one kind, e.g. ``8.0 + 57.1``."""
-    return f"{num((a or {}).get(key), digits)} + {num((b or {}).get(key), digits)}"
-
-
-def ceiling_row(c: dict[str, Any]) -> list[str]:
-    single, piped, lua, ping = c["lpush_single"], c["lpush_pipelined"], c["lua_consume"], c["ping"]
-    client = f"redis-py {c['redis_py']}" + (" + hiredis" if c.get("hiredis") else "")
-    notes = (
-        f"enqueue = 1 LPUSH per round trip; batch = pipelined LPUSH x{c['batch_size']} "
-        f"({num(piped['cmds_per_task'], 1)} cmds, {num(piped['round_trips_per_task'], 2)} "
-        f"round trips/task); process = 1 EVALSHA/task: LREM ack of the previous + LMOVE "
-        f"next; PING {rate(ping)} round trips/s "
-        f"({num(ping['round_trips_per_task'], 2)} measured round trips/PING)"
-    )
+def counters(x: dict[str, Any]) -> list[str]:
     return [
-        "**ceiling** (bare redis-py)",
-        client,
-        rate(single),
-        rate(piped),
-        rate(lua),
-        pair(single, lua, "cmds_per_task", 1),
-        pair(single, lua, "round_trips_per_task", 2),
-        "",
-        notes,
+        num(x.get("worker_cpu_us_per_task"), 1),
+        num(x.get("redis_cpu_us_per_task"), 1),
+        num(x.get("cmds_per_task"), 2),
+        num(x.get("round_trips_per_task"), 2),
     ]
 
 
-def peer_row(p: dict[str, Any]) -> list[str]:
-    name = p["name"]
-    if p.get("skipped"):
-        return [name, p.get("version") or "", "", "", "", "", "", "", f"SKIPPED: {p['skipped']}"]
-    enq, batch, proc = p.get("enqueue"), p.get("batch"), p.get("process")
-    notes: list[str] = []
-    if proc:
-        notes.append(proc["worker"])
-        if proc.get("spawn_to_done_s") is not None:
-            notes.append(f"spawn->done {proc['spawn_to_done_s']:.2f} s")
-        else:
-            notes.append(f"done {proc['done']}/{proc['n']} in {proc['window_s']:.0f} s cap")
-        if proc.get("worker_log_tail"):
-            notes.append("worker log: " + " / ".join(proc["worker_log_tail"][-2:]))
-    if batch:
-        notes.append(
-            f"batch x{batch['batch_size']}: {num(batch['cmds_per_task'], 2)} cmds, "
-            f"{num(batch['round_trips_per_task'], 2)} round trips/task"
-        )
-    if p.get("error"):
-        notes.append(f"ERROR: {p['error']}")
-    vers = dict(p.get("versions") or {})
-    vers.pop(name.split("-")[0], None)
-    hiredis = vers.pop("hiredis", None)
-    vers["redis-py"] = vers.pop("redis", None)
-    notes.append(", ".join(f"{k} {v}" for k, v in vers.items()) + (" + hiredis" if hiredis else ""))
-    if p.get("notes"):
-        notes.append(p["notes"])
-    if p.get("canary_ping_per_s"):
-        notes.append(f"PING canary {p['canary_ping_per_s']:,.0f}/s")
-    return [
-        name,
-        p.get("version") or "",
-        rate(enq),
-        rate(batch) if batch else "n/a (no API)",
-        rate(proc),
-        pair(enq, proc, "cmds_per_task", 1),
-        pair(enq, proc, "round_trips_per_task", 2),
-        p.get("crash", ""),
-        "; ".join(notes),
-    ]
+def crash_cell(c: dict[str, Any] | None) -> str:
+    if not c:
+        return "not run"
+    if c.get("skipped") or not c.get("crash") or "survived" not in c["crash"]:
+        return "n/a: " + str(c.get("skipped") or (c.get("crash") or {}).get("error", "?"))
+    x = c["crash"]
+    if x.get("error"):
+        return f"n/a: {x['error']}"
+    if x["survived"]:
+        return f"yes ({x['all_done_after_kill_s']} s)"
+    doc = (x.get("documented_reclaim") or [0])[0]
+    later = f"; documented reclaim after {doc:g} s" if doc and doc + 30 > x["wait_s"] else ""
+    return f"no ({x['lost']} lost in {x['wait_s']:.0f} s{later})"
 
 
-def table(rows: list[list[str]], variant: str = "c1") -> str:
-    cols = [c.replace("(c=1)", f"({variant})") if variant != "c1" else c for c in COLUMNS]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+def survived(c: dict[str, Any] | None) -> bool:
+    return bool(c and (c.get("crash") or {}).get("survived"))
 
 
-def detail(peers: list[dict[str, Any]]) -> str:
+def ceiling_part(res: dict[str, Any]) -> list[str]:
+    c = res["ceiling"]
+    names = {
+        "prefetch1": ("dequeue.lua, prefetch 1, raw connection", "worqr_py worker, defaults"),
+        "prefetch10": ("dequeue.lua, prefetch 10, raw connection", "worqr_py worker, prefetch 10"),
+        "enqueue1": ("RPUSH q v, one per task", "worqr_py enqueue, one by one"),
+        "enqueue50": ("RPUSH q v1..v50, one per 50 tasks", "worqr_py enqueue, lists of 50"),
+    }
     lines = [
-        "| lib | phase | done/N | cmds/task | round trips/task | redis CPU us/task "
-        "| top commands/task |",
-        "|---|---|---|---|---|---|---|",
+        "| what | tasks/s (median) | runs | client/worker CPU us/task | Redis CPU us/task "
+        "| cmds/task | round trips/task |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for p in peers:
-        for phase in ("enqueue", "batch", "process"):
-            x = p.get(phase)
-            if not x:
-                continue
-            top = ", ".join(f"{k} {v:g}" for k, v in x["top_cmds_per_task"].items())
-            top = top.replace("|", "\\|")
+    for key, (cname, wname) in names.items():
+        for label, runs in ((f"ceiling: {cname}", c[key]["ceiling"]), (wname, c[key]["worqr"])):
+            m = median_run(runs)
+            every = ", ".join(num(r.get("per_s")) for r in runs)
             lines.append(
-                f"| {p['name']} | {phase} | {x['done']}/{x['n']} | "
-                f"{num(x['cmds_per_task'], 2)} | {num(x['round_trips_per_task'], 2)} | "
-                f"{num(x['redis_usec_per_task'], 1)} | {top} |"
+                f"| {label} | {num(m.get('per_s'))} | {every} | " + " | ".join(counters(m)) + " |"
             )
-    return "\n".join(lines)
+    lines += [
+        "",
+        "Against the honest ceiling (each worqr_py run / the mean of the two ceiling runs "
+        "around it):",
+    ]
+    for key, (cname, wname) in names.items():
+        rs = c[key]["ratios"]
+        med = statistics.median(rs) if rs else None
+        lines.append(
+            f"- {wname} / {cname}: {num(med, 2)}x (runs: {', '.join(f'{r:.2f}' for r in rs)}) "
+            f"{mark(med, TARGET_CEILING)}"
+        )
+    return lines
 
 
-def render(result: dict[str, Any]) -> str:
-    m = result["meta"]
-    rows = [ceiling_row(result["ceiling"])] if result.get("ceiling") else []
-    rows += [peer_row(p) for p in result.get("peers", [])]
-    head = (
-        f"Date {m['date']}, {m['cpus']} CPUs, redis-server {m['redis_server']}, "
-        f"Python {m['python']} ({m['platform']}); N = {m['n']} tasks, "
-        f"cap {m['cap_s']:.0f} s per measurement, worker variant {m['variant']}, 1 rep."
-    )
-    parts = [head, "", table(rows, m["variant"]), "", LEGEND]
-    if result.get("peers"):
-        parts += ["", detail(result["peers"])]
-    return "\n".join(parts)
+def config_rows(res: dict[str, Any], crash: dict[str, Any]) -> list[str]:
+    lines = [
+        "| configuration | class | version | tasks/s | worqr_py before / after | worqr_py / it "
+        "| worker CPU us/task | Redis CPU us/task | cmds/task | round trips/task "
+        "| survives SIGKILL |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    worqr_runs: dict[str, list[dict[str, Any]]] = {}
+    for p in res["peers"]:
+        for w in p.get("worqr_runs", []):
+            worqr_runs.setdefault(w.get("variant", "?"), []).append(w)
+    for p in res.get("worqr_extra", []):
+        worqr_runs.setdefault(p.get("variant", "?"), []).append(p)
+    for variant, runs in worqr_runs.items():
+        uniq = list({id(r): r for r in runs}.values())
+        m = median_run([r["process"] for r in uniq if r.get("process")])
+        label = next((r.get("label") for r in uniq if r.get("label")), variant)
+        version = next((r["versions"].get("worqr") for r in uniq if r.get("versions")), "")
+        lines.append(
+            f"| worqr_py: {label} | | {version} "
+            f"| {num(m.get('per_s'))} (median of {len(uniq)}) | | | "
+            + " | ".join(counters(m))
+            + f" | {crash_cell(crash.get(f'worqr:{variant}'))} |"
+        )
+    for p in res["peers"]:
+        key = f"{p['name']}:{p['variant']}"
+        if p.get("skipped"):
+            lines.append(
+                f"| {key} | {p.get('class', '')} | | skipped: {p['skipped']} | | | | | | | |"
+            )
+            continue
+        x = p["process"]
+        rate = x.get("per_s")
+        capped = f" (capped: {x['done']}/{x['n']})" if x.get("capped") else ""
+        ws = [w for w in (p.get("worqr_before"), p.get("worqr_after")) if w]
+        ratio = f"{sum(ws) / len(ws) / rate:.1f}x" if ws and rate else "n/a"
+        if len(ws) == 2 and max(ws) > NOISY * min(ws):
+            ratio += " (noisy: its neighbours differ)"
+        vers = p.get("versions", {})
+        lines.append(
+            f"| {p.get('label', key)} | {p['class']} | {vers.get(p['name'].split('-')[0], '')} "
+            f"| {num(rate)}{capped} | {num(p.get('worqr_before'))} / {num(p.get('worqr_after'))} "
+            f"| {ratio} | " + " | ".join(counters(x)) + f" | {crash_cell(crash.get(key))} |"
+        )
+    return lines
 
 
-LEGEND = (
-    "enqueue/s: one task per call, sequential. batch/s: the library's batch API in "
-    "batches of 50. process/s: one worker subprocess, one job at a time, N jobs queued "
-    "beforehand; rate = (done-1)/(last job's end - first job's end); the worker's "
-    "start-up is excluded (see spawn->done). cmds/task and round trips/task: "
-    "enqueue + processing; commands = delta of INFO commandstats calls (commands inside "
-    "Lua scripts and MULTI/EXEC included), round trips = delta of INFO stats "
-    "total_reads_processed (server read events, all clients), both per task; the "
-    "processing figures include the worker's start-up and idle polling. Crash safety: "
-    "from the reference SIGKILL test and the libraries' docs, not measured here."
-)
+def crash_rows(res: dict[str, Any]) -> list[str]:
+    lines = [
+        "| configuration | at the kill: done / in flight / processes killed | completed of 20 "
+        "| lost "
+        "| duplicates | all done after kill | waited | documented reclaim |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in res.get("crash", []):
+        x = c.get("crash") or {}
+        doc = x.get("documented_reclaim") or [None, ""]
+        if "survived" not in x:
+            why = c.get("skipped") or x.get("error") or "?"
+            lines.append(f"| {c['name']}:{c['variant']} | n/a: {why} | | | | | | {doc[1]} |")
+            continue
+        lines.append(
+            f"| {c.get('label', c['name'])} | {x['done_before_kill']} / {x['in_flight_at_kill']} "
+            f"/ {x['killed_processes']} "
+            f"| {x['completed']} | {x['lost']} | {x['duplicates']} "
+            f"| {num(x.get('all_done_after_kill_s'), 1)} s | {x['wait_s']:.0f} s | {doc[1]} |"
+        )
+    return lines
+
+
+def target_lines(res: dict[str, Any], crash: dict[str, Any]) -> list[str]:
+    out = []
+    for cls, what in (("default", "defaults vs defaults"), ("best", "best single process vs best")):
+        safe = [
+            p
+            for p in res["peers"]
+            if p.get("class") == cls
+            and not p.get("skipped")
+            and (p.get("process") or {}).get("per_s")
+            and survived(crash.get(f"{p['name']}:{p['variant']}"))
+        ]
+        if not safe:
+            out.append(
+                f"- worqr_py {cls} / best crash-safe {cls} peer ({what}): "
+                "no peer of this class survived SIGKILL in this run"
+            )
+            continue
+        best = max(safe, key=lambda p: p["process"]["per_s"])
+        rate = best["process"]["per_s"]
+        ws = [w for w in (best.get("worqr_before"), best.get("worqr_after")) if w]
+        ratio = sum(ws) / len(ws) / rate if ws else None
+        noisy = len(ws) == 2 and max(ws) > NOISY * min(ws)
+        out.append(
+            f"- worqr_py {cls} / best crash-safe {cls} peer, {best.get('label')} ({what}): "
+            f"{num(ratio, 2)}x (worqr_py {' and '.join(num(w) for w in ws)} "
+            f"around its {num(rate)}) "
+            f"{mark(ratio, TARGET_PEER)}"
+            + (" (noisy: the two worqr_py figures differ by more than 1.5x)" if noisy else "")
+        )
+    return out
+
+
+def render(res: dict[str, Any]) -> str:
+    m = res["meta"]
+    crash = {f"{c['name']}:{c['variant']}": c for c in res.get("crash", [])}
+    lines = [
+        f"Measured {m['date']} on {m['cpus']} CPUs (load average at start "
+        f"{', '.join(f'{x:.2f}' for x in m['loadavg_start'])}), redis-server {m['redis_server']}, "
+        f"Python {m['python']}; N = {m['n']} tasks per measurement, cap {m['cap_s']:g} s, "
+        f"{m['rounds']} worqr_py run(s) between ceiling runs; SIGKILL waits up to "
+        f"{m['crash_max_s']:g} s; wall time {m.get('wall_s', '?')} s.",
+        "",
+        *ceiling_part(res),
+        "",
+        *config_rows(res, crash),
+        "",
+        "Targets, against the peers that survived SIGKILL in this run (like for like):",
+        *target_lines(res, crash),
+    ]
+    if res.get("crash"):
+        lines += [
+            "",
+            "SIGKILL test (20 tasks of 0.5 s; the worker's whole process tree killed; "
+            "a fresh default worker started at once):",
+            "",
+            *crash_rows(res),
+        ]
+    if res.get("latency"):
+        lat, mem = res["latency"], res["memory"]
+        lines += [
+            "",
+            f"Enqueue -> handler latency ({lat['samples']} samples, idle worker woken by pub/sub): "
+            f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms. Memory per queued 10-byte task: "
+            f"{mem['bytes_per_task']} B (a bare Redis list: {mem['bare_list_bytes_per_task']} B).",
+            "",
+            "| idle workers | commands/s (heartbeats + supervision) | per worker | MGET scans/s |",
+            "| --- | --- | --- | --- |",
+            *(
+                f"| {s['workers']} | {s['commands_per_s']:,.0f} | {s['per_worker_per_s']} "
+                f"| {s['mget_per_s']} |"
+                for s in res["supervision"]
+            ),
+        ]
+    return "\n".join(lines) + "\n"

@@ -9,6 +9,8 @@
 # The second env lives inside the first, so bench/.gitignore's `.venv-peers/` covers
 # both and `rm -rf bench/.venv-peers` removes both. peers.py picks the env per peer.
 #
+#   bench/node/node_modules           BullMQ + ioredis (npm install, pinned by bench/node/package-lock.json)
+#
 # Usage: bash bench/setup_peers.sh [PYTHON]      (default: python3)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,6 +41,13 @@ install_env() {  # install_env VENV PACKAGE...
 install_env "$main" rq huey "dramatiq[redis]" "celery[redis]" taskiq taskiq-redis "redis>=8" hiredis ruff mypy
 # saq 0.26.4 imports typing_extensions without declaring it.
 install_env "$r5" arq "saq[redis]" typing_extensions "redis<6" hiredis
+
+if command -v npm >/dev/null; then
+    (cd "$here/node" && npm install --no-audit --no-fund --loglevel=error) \
+        || echo "SKIP: npm install in $here/node failed (BullMQ is then skipped)" >&2
+else
+    echo "SKIP: no npm on PATH (BullMQ is then skipped)" >&2
+fi
 
 for venv in "$main" "$r5"; do
     echo "== $venv"

@@ -1,35 +1,23 @@
-"""worqr_py's own figures, measured the way bench/peers.py measures the peers.
+"""worqr_py's in-process figures through its public API: enqueue (one by one and in lists
+of 50, paired with ``ceiling.push``), latency, memory and idle supervision cost. Processing
+rates are not here: worqr_py's worker runs as a subprocess of peer_driver.py like the peers.
 
-Counters (commands and round trips per task) come from ``redisinfo`` (see its docstring for
-the method). Processing rates are (done - 1) / (last handler stamp - first), so start-up is
-excluded, as for the peers. Everything runs against the URL given, on the keys of one prefix.
+Counters (commands, round trips, Redis CPU per task) come from ``redisinfo``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import redis
 from worqr_py import AsyncWorqr, Process, Worqr
 
 import redisinfo  # type: ignore[import-not-found]
-
-WORKER_APP = """
-import os, time
-fd = os.open(os.environ["STAMPS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-def noop(p):
-    os.write(fd, b"%d\\n" % time.perf_counter_ns())
-"""
 
 
 class Counter:
@@ -40,22 +28,29 @@ class Counter:
         self.own = redisinfo.calibrate(self.probe)
 
     def start(self) -> Any:
-        return redisinfo.snapshot(self.probe)
+        return redisinfo.snapshot(self.probe), time.process_time()
 
     def stop(self, start: Any, tasks: int) -> dict[str, Any]:
-        d = redisinfo.delta(start, redisinfo.snapshot(self.probe), self.own)
-        return {"seconds": round(d.seconds, 4), **d.per_task(tasks)}
+        cpu = time.process_time() - start[1]
+        d = redisinfo.delta(start[0], redisinfo.snapshot(self.probe), self.own)
+        return {
+            "seconds": round(d.seconds, 4),
+            "worker_cpu_us_per_task": round(cpu * 1e6 / tasks, 1),
+            **d.per_task(tasks),
+        }
 
 
 def _client(url: str, **kw: Any) -> Worqr:
     return Worqr(url, prefix=f"bench-{uuid.uuid4().hex[:8]}", **kw)
 
 
-def enqueue(url: str, n: int, c: Counter, batch: int = 0) -> dict[str, Any]:
+def enqueue(url: str, n: int, batch: int = 0) -> dict[str, Any]:
     """n tasks one by one (batch=0) or in lists of ``batch``."""
+    c = Counter(url)
     with _client(url) as w:
         w.enqueue("warm", "up")
         tasks = [f"task-{i:07d}" for i in range(n)]
+        t0 = time.perf_counter()
         s = c.start()
         if batch:
             for i in range(0, n, batch):
@@ -63,88 +58,18 @@ def enqueue(url: str, n: int, c: Counter, batch: int = 0) -> dict[str, Any]:
         else:
             for t in tasks:
                 w.enqueue("q", t)
+        secs = time.perf_counter() - t0
         out = c.stop(s, n)
         w.delete_queue("q")
-    return {**out, "per_s": round(n / out["seconds"], 1)}
-
-
-def process(url: str, n: int, c: Counter, prefetch: int = 1) -> dict[str, Any]:
-    """One worker, one handler at a time (concurrency 1), ``prefetch`` tasks per call."""
-    w = _client(url, heartbeat_interval=1.0, heartbeat_ttl=3.0)
-    w.enqueue("q", [f"task-{i:07d}" for i in range(n)])
-    stamps: list[int] = []
-
-    def noop(p: Process) -> None:
-        stamps.append(time.perf_counter_ns())
-        if len(stamps) == n:
-            w.shutdown()
-
-    s = c.start()
-    w.run("q", noop, prefetch=prefetch)
-    out = c.stop(s, n)
-    w.close()
-    secs = (stamps[-1] - stamps[0]) / 1e9
-    return {**out, "per_s": round((len(stamps) - 1) / secs, 1), "done": len(stamps)}
-
-
-def process_workers(
-    url: str, n: int, workers: int, c: Counter, prefetch: int = 1, cap: float = 60
-) -> dict[str, Any]:
-    """``workers`` worker processes (``worqr worker``), concurrency 1 each."""
-    prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "bench_app.py").write_text(WORKER_APP)
-        stamps = Path(tmp) / "stamps"
-        env = {**os.environ, "STAMPS": str(stamps), "PYTHONPATH": tmp}
-        cmd = [
-            sys.executable,
-            "-m",
-            "worqr_py",
-            "--url",
-            url,
-            "--prefix",
-            prefix,
-            "worker",
-            "bench_app:noop",
-            "-q",
-            "q",
-            "--grace",
-            "5",
-        ]
-        with Worqr(url, prefix=prefix) as producer:
-            procs = [
-                subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL) for _ in range(workers)
-            ]
-            deadline = time.monotonic() + 30
-            while len(producer.get_workers()) < workers and time.monotonic() < deadline:
-                time.sleep(0.05)
-            s = c.start()
-            producer.enqueue("q", [f"task-{i:07d}" for i in range(n)])
-            deadline = time.monotonic() + cap
-            while time.monotonic() < deadline and _lines(stamps) < n:
-                time.sleep(0.02)
-            out = c.stop(s, n)
-            for p in procs:
-                p.terminate()
-            for p in procs:
-                p.wait(15)
-            producer.delete_queue("q")
-        times = [int(x) for x in stamps.read_text().split()]
-    secs = (max(times) - min(times)) / 1e9
-    return {**out, "per_s": round((len(times) - 1) / secs, 1), "done": len(times)}
-
-
-def _lines(path: Path) -> int:
-    try:
-        return path.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
+    c.probe.close()
+    return {**out, "n": n, "batch": batch or 1, "per_s": round(n / secs, 1)}
 
 
 def latency(url: str, samples: int = 300) -> dict[str, Any]:
     """Enqueue -> handler start, one task at a time into an idle worker (notified by pub/sub)."""
-    w = _client(url)
-    producer = Worqr(url, prefix=w._core.options.prefix)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    w = Worqr(url, prefix=prefix)
+    producer = Worqr(url, prefix=prefix)
     got = threading.Event()
     seen: list[float] = []
 

@@ -1,51 +1,64 @@
-"""One small app per peer task queue, imported both by bench/peer_driver.py (to enqueue)
-and by the peer's own worker CLI (to run the task), so the task names match.
+"""One small app per task queue, imported both by bench/peer_driver.py (to enqueue) and by
+the library's own worker (to run the task), so the task names match.
 
 Each app module defines:
 
-* ``DIST``: the distribution whose version is reported;
-* ``noop(i)``: the no-op task taking an int; its only work is :func:`stamp`;
-* ``enqueue(n, batch, clock, warmup) -> int``: enqueue ``n`` tasks, one by one when
-  ``batch == 1``, else through the library's batch API in batches of ``batch`` (only if
-  ``HAS_BATCH``).  It calls ``clock.start()`` once set up (connections open, one warm-up
-  task sent when ``warmup``), stops early when ``clock.expired()``, calls ``clock.stop()``
-  and returns how many tasks it enqueued;
-* ``VARIANTS``: ``{"c1": (label, argv), ...}``; argv starts with the console script
-  name, found next to the interpreter; ``c1`` runs one worker doing one job at a time;
-* ``CRASH``: what happens to a running job when its worker gets SIGKILL (from the
-  reference crash test in shared/reference/peer-benchmarks.md and the docs, not
-  measured here); ``NOTES``: anything else a reader of the table needs.
+* ``DIST``: the distribution whose version is reported (``VERSION`` instead, if not Python);
+* a no-op task taking an int ``i``; its only work is :func:`stamp` (in the SIGKILL test
+  only, :func:`slow` / :func:`aslow` first: a start record, then ``SLEEP`` seconds of sleep);
+* ``enqueue(n) -> int``: enqueue tasks ``0..n-1`` with the library's own client (its batch
+  API where it has one: this is the untimed pre-fill of the queue), returns ``n``;
+* ``VARIANTS``: ``{name: (label, argv)}``; argv starts with the console script, found next
+  to the interpreter (or on PATH); ``"default"`` is the library's default worker;
+* ``RECLAIM``: ``(seconds, text)``: how long after a SIGKILL the library documents that a
+  task held by the dead worker runs again (``0``: no such mechanism), and where that
+  figure comes from. The SIGKILL test waits 30 s plus that (capped by ``--crash-max``).
 
-The apps read the server URL from ``BENCH_REDIS_URL`` and the stamp file from
-``BENCH_STAMP_FILE``.
+The apps read the server URL from ``BENCH_REDIS_URL``, the stamp file from
+``BENCH_STAMP_FILE``, and in the SIGKILL test the start file from ``BENCH_START_FILE`` and
+the task's sleep from ``BENCH_TASK_SLEEP`` (default 0: no start record, no sleep).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import Protocol
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:0/9")
-STAMP_LEN = 21  # b"%020.6f\n"
+SLEEP = float(os.environ.get("BENCH_TASK_SLEEP", "0") or 0)
+STAMP_LEN = 31  # b"%020.6f %09d\n": completion time, task number
 
 _fd: int | None = None
 
 
-def stamp() -> None:
-    """Append this job's completion time to the stamp file (one fixed-size record).
-
-    This replaces a Redis counter so that the driver can count finished jobs without
-    sending a single command; O_APPEND keeps records whole across processes.
-    """
+def stamp(i: int) -> None:
+    """Append this task's completion time and number to the stamp file (one fixed-size
+    record; O_APPEND keeps records whole across processes). This replaces a Redis counter so
+    that the driver counts finished tasks without sending a single command."""
     global _fd
     if _fd is None:
         path = os.environ["BENCH_STAMP_FILE"]
         _fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.write(_fd, b"%020.6f\n" % time.time())
+    os.write(_fd, b"%020.6f %09d\n" % (time.time(), i))
 
 
-class Clock(Protocol):
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-    def expired(self) -> bool: ...
+def _started(i: int) -> None:
+    fd = os.open(os.environ["BENCH_START_FILE"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.write(fd, b"%020.6f %09d\n" % (time.time(), i))
+    os.close(fd)
+
+
+def slow(i: int) -> None:
+    """The SIGKILL test's task body (sync tasks): record the start, sleep."""
+    if SLEEP:
+        _started(i)
+        time.sleep(SLEEP)
+
+
+async def aslow(i: int) -> None:
+    """The SIGKILL test's task body (async tasks): record the start, sleep."""
+    if SLEEP:
+        import asyncio
+
+        _started(i)
+        await asyncio.sleep(SLEEP)

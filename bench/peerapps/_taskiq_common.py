@@ -5,37 +5,26 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from peerapps import Clock
 
-
-async def _enqueue(broker: Any, task: Any, n: int, clock: Clock, warmup: bool) -> int:
+async def _enqueue(broker: Any, task: Any, n: int) -> int:
     await broker.startup()
-    if warmup:
-        await task.kiq(-1)
-    clock.start()
-    done = 0
-    while done < n and not clock.expired():
-        await task.kiq(done)
-        done += 1
-    clock.stop()
+    for i in range(n):
+        await task.kiq(i)
     await broker.shutdown()
-    return done
+    return n
 
 
-def variants(app: str) -> dict[str, tuple[str, list[str]]]:
+def variants(app: str, broker: str) -> dict[str, tuple[str, list[str]]]:
     """The worker command lines for the taskiq app module ``app`` (its broker is ``broker``)."""
     target = f"peerapps.{app}:broker"
     return {
-        "c1": (
-            "taskiq worker --workers 1 --max-async-tasks 1",
-            ["taskiq", "worker", target, "--workers", "1", "--max-async-tasks", "1"],
-        ),
         "default": (
-            "taskiq worker (default: --workers 2, max-async-tasks 100)",
+            f"taskiq {broker} (default: --workers 2, max-async-tasks 100)",
             ["taskiq", "worker", target],
         ),
+        "w1": (f"taskiq {broker} --workers 1", ["taskiq", "worker", target, "--workers", "1"]),
     }
 
 
-def enqueue(broker: Any, task: Any, n: int, clock: Clock, warmup: bool) -> int:
-    return asyncio.run(_enqueue(broker, task, n, clock, warmup))
+def enqueue(broker: Any, task: Any, n: int) -> int:
+    return asyncio.run(_enqueue(broker, task, n))

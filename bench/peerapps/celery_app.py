@@ -1,53 +1,30 @@
-"""celery: Redis broker (kombu), no result backend; no batch enqueue API."""
+"""celery: Redis broker (kombu), no result backend."""
 
 from __future__ import annotations
 
 from celery import Celery  # type: ignore[import-untyped]
 
-from peerapps import URL, Clock, stamp
+from peerapps import URL, slow, stamp
 
 DIST = "celery"
 EXTRA_DISTS = ["kombu"]
-HAS_BATCH = False
 app = Celery("bench", broker=URL)
 app.conf.broker_connection_retry_on_startup = True
+_CMD = ["celery", "-A", "peerapps.celery_app", "worker", "--loglevel", "WARNING"]
 VARIANTS = {
-    "c1": (
-        "celery worker --pool solo -c 1",
-        [
-            "celery",
-            "-A",
-            "peerapps.celery_app",
-            "worker",
-            "--pool",
-            "solo",
-            "-c",
-            "1",
-            "--loglevel",
-            "WARNING",
-        ],
-    ),
-    "default": (
-        "celery worker (default prefork, -c ncpu)",
-        ["celery", "-A", "peerapps.celery_app", "worker", "--loglevel", "WARNING"],
-    ),
+    "default": ("celery worker (default: prefork, -c ncpu)", _CMD),
+    "solo": ("celery worker --pool solo", [*_CMD, "--pool", "solo"]),
 }
-CRASH = "solo: restored after visibility_timeout (1 h); prefork acks at start: LOST"
-NOTES = "no result backend"
+RECLAIM = (3600, "unacked messages are restored after visibility_timeout 1 h")
 
 
 @app.task  # type: ignore[untyped-decorator]
 def noop(i: int) -> None:
-    stamp()
+    slow(i)
+    stamp(i)
 
 
-def enqueue(n: int, batch: int, clock: Clock, warmup: bool) -> int:
-    if warmup:
-        noop.delay(-1)
-    clock.start()
-    done = 0
-    while done < n and not clock.expired():
-        noop.delay(done)
-        done += 1
-    clock.stop()
-    return done
+def enqueue(n: int) -> int:
+    for i in range(n):
+        noop.delay(i)
+    return n

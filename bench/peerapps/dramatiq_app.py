@@ -1,36 +1,32 @@
-"""dramatiq: RedisBroker with its default middleware; no batch enqueue API."""
+"""dramatiq: RedisBroker with its default middleware."""
 
 from __future__ import annotations
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from peerapps import URL, Clock, stamp
+from peerapps import URL, slow, stamp
 
 DIST = "dramatiq"
-HAS_BATCH = False
 broker = RedisBroker(url=URL)  # type: ignore[no-untyped-call]
 dramatiq.set_broker(broker)
 VARIANTS = {
-    "c1": ("dramatiq -p 1 -t 1", ["dramatiq", "peerapps.dramatiq_app", "-p", "1", "-t", "1"]),
-    "default": ("dramatiq (default -p ncpu -t 8)", ["dramatiq", "peerapps.dramatiq_app"]),
+    "default": ("dramatiq (default: -p ncpu -t 8)", ["dramatiq", "peerapps.dramatiq_app"]),
+    "p1t8": ("dramatiq -p 1 -t 8", ["dramatiq", "peerapps.dramatiq_app", "-p", "1", "-t", "8"]),
 }
-CRASH = "requeued once the dead worker's heartbeat is >60 s old (maintenance is rare: minutes)"
-NOTES = ""
+RECLAIM = (
+    60,
+    "requeued by the (probabilistic) maintenance once the dead worker's heartbeat is > 60 s old",
+)
 
 
 @dramatiq.actor
 def noop(i: int) -> None:
-    stamp()
+    slow(i)
+    stamp(i)
 
 
-def enqueue(n: int, batch: int, clock: Clock, warmup: bool) -> int:
-    if warmup:
-        noop.send(-1)
-    clock.start()
-    done = 0
-    while done < n and not clock.expired():
-        noop.send(done)
-        done += 1
-    clock.stop()
-    return done
+def enqueue(n: int) -> int:
+    for i in range(n):
+        noop.send(i)
+    return n

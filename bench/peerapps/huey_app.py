@@ -1,36 +1,29 @@
-"""huey: RedisHuey (a Redis list, BRPOP consumer); no batch enqueue API."""
+"""huey: RedisHuey (a Redis list, BRPOP consumer)."""
 
 from __future__ import annotations
 
 from huey import RedisHuey  # type: ignore[import-untyped]
 
-from peerapps import URL, Clock, stamp
+from peerapps import URL, slow, stamp
 
 DIST = "huey"
-HAS_BATCH = False
 huey = RedisHuey("bench", url=URL)
 VARIANTS = {
-    "c1": (
-        "huey_consumer -w 1 -k thread (default)",
-        ["huey_consumer", "peerapps.huey_app.huey", "-w", "1", "-k", "thread"],
+    "default": (
+        "huey_consumer (default: -w 1 -k thread)",
+        ["huey_consumer", "peerapps.huey_app.huey"],
     ),
 }
-CRASH = "LOST (BRPOP: nothing left in Redis)"
-NOTES = "returns None, so no result is stored"
+RECLAIM = (0, "none: BRPOP removed the message from Redis")
 
 
 @huey.task()  # type: ignore[untyped-decorator]
 def noop(i: int) -> None:
-    stamp()
+    slow(i)
+    stamp(i)
 
 
-def enqueue(n: int, batch: int, clock: Clock, warmup: bool) -> int:
-    if warmup:
-        noop(-1)
-    clock.start()
-    done = 0
-    while done < n and not clock.expired():
-        noop(done)
-        done += 1
-    clock.stop()
-    return done
+def enqueue(n: int) -> int:
+    for i in range(n):
+        noop(i)
+    return n

@@ -1,43 +1,31 @@
-"""rq: one Queue on a sync redis-py connection; ``enqueue_many`` is its batch API."""
+"""rq: one Queue on a sync redis-py connection; ``enqueue_many`` pre-fills it."""
 
 from __future__ import annotations
 
 from redis import Redis
 from rq import Queue
 
-from peerapps import URL, Clock, stamp
+from peerapps import URL, slow, stamp
 
 DIST = "rq"
-HAS_BATCH = True
 VARIANTS = {
-    "c1": ("rq worker (forks a work horse per job)", ["rq", "worker", "--url", URL, "default"]),
+    "default": ("rq worker (forks a work horse per job; default)", ["rq", "worker", "--url", URL]),
     "simple": (
         "rq worker -w SimpleWorker (no fork)",
-        ["rq", "worker", "--url", URL, "-w", "rq.worker.SimpleWorker", "default"],
+        ["rq", "worker", "--url", URL, "-w", "rq.worker.SimpleWorker"],
     ),
 }
-CRASH = "not retried: stays in StartedJobRegistry, moved to failed by maintenance"
-NOTES = "default result_ttl (job hash kept 500 s)"
+RECLAIM = (0, "none: an abandoned job goes to the FailedJobRegistry (re-run only with Retry)")
 
 
 def noop(i: int) -> None:
-    stamp()
+    slow(i)
+    stamp(i)
 
 
-def enqueue(n: int, batch: int, clock: Clock, warmup: bool) -> int:
+def enqueue(n: int) -> int:
     q = Queue("default", connection=Redis.from_url(URL))
-    if warmup:
-        q.enqueue(noop, -1)
-    clock.start()
-    done = 0
-    while done < n and not clock.expired():
-        if batch == 1:
-            q.enqueue(noop, done)
-            done += 1
-        else:
-            k = min(batch, n - done)
-            q.enqueue_many([Queue.prepare_data(noop, (done + j,)) for j in range(k)])
-            done += k
-    clock.stop()
+    for s in range(0, n, 50):
+        q.enqueue_many([Queue.prepare_data(noop, (i,)) for i in range(s, min(n, s + 50))])
     q.connection.close()
-    return done
+    return n

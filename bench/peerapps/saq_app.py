@@ -1,4 +1,4 @@
-"""saq: async Redis queue; no batch enqueue API (``Queue.map`` also waits for results)."""
+"""saq: async Redis queue (``Queue.map`` waits for results, so one by one)."""
 
 from __future__ import annotations
 
@@ -7,46 +7,35 @@ from typing import Any
 
 from saq import Queue
 
-from peerapps import URL, Clock, stamp
+from peerapps import URL, aslow, stamp
 
 DIST = "saq"
-HAS_BATCH = False
 queue = Queue.from_url(URL)
 
 
 async def noop(ctx: Any, *, i: int) -> None:
-    stamp()
+    await aslow(i)
+    stamp(i)
 
 
-settings = {"queue": queue, "functions": [noop], "concurrency": 1}
-settings_default = {"queue": queue, "functions": [noop]}  # concurrency 10
+settings = {"queue": queue, "functions": [noop]}  # concurrency 10, the default
 VARIANTS = {
-    "c1": (
-        "saq --workers 1, concurrency=1",
-        ["saq", "peerapps.saq_app.settings", "--workers", "1"],
-    ),
-    "default": (
-        "saq --workers 1, concurrency=10 (default)",
-        ["saq", "peerapps.saq_app.settings_default", "--workers", "1"],
-    ),
+    "default": ("saq (default: 1 process, concurrency 10)", ["saq", "peerapps.saq_app.settings"]),
 }
-CRASH = "swept as aborted after its timeout; retried only if retries>1 (default 1)"
-NOTES = ""
+RECLAIM = (
+    70,
+    "the sweep (every 60 s) aborts a job past its 10 s default timeout; "
+    "retried only if retries > 1 (default 1)",
+)
 
 
-async def _enqueue(n: int, clock: Clock, warmup: bool) -> int:
+async def _enqueue(n: int) -> int:
     await queue.connect()
-    if warmup:
-        await queue.enqueue("noop", i=-1)
-    clock.start()
-    done = 0
-    while done < n and not clock.expired():
-        await queue.enqueue("noop", i=done)
-        done += 1
-    clock.stop()
+    for i in range(n):
+        await queue.enqueue("noop", i=i)
     await queue.disconnect()
-    return done
+    return n
 
 
-def enqueue(n: int, batch: int, clock: Clock, warmup: bool) -> int:
-    return asyncio.run(_enqueue(n, clock, warmup))
+def enqueue(n: int) -> int:
+    return asyncio.run(_enqueue(n))

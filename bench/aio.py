@@ -1,7 +1,7 @@
 """The asyncio driver against the sync one, on one throwaway redis-server (issue 13).
 
-    python bench/aio.py                  # all three measurements
-    python bench/aio.py --only rate      # or latency, or idle
+    python bench/aio.py                  # all four measurements
+    python bench/aio.py --only rate      # or latency, idle, io
 
 (a) ``rate``: one worker (``run``, concurrency 1, prefetch 1) drains a queue filled
 beforehand, in a process of its own; rounds alternate sync and asyncio (A-B-A-B-A), so a
@@ -14,6 +14,11 @@ a steady rate (1,500/s by default); each task carries its ``time.monotonic_ns()`
 for every process on Linux), and the handler records enqueue-to-handler latency. The first
 second is left out (start-up). ``--plain`` gives the worker a plain handler (run in a thread)
 instead of a coroutine function.
+
+(d) ``io``: the two I/O models bare, no worqr_py: one LPOP round trip at a time on a raw
+socket (``sendall``/``recv``) and on asyncio streams (``write``/``await read``), A-B-A. Their
+ratio is the most any asyncio driver can reach against a thread-blocking one per round trip
+on this machine (the event loop runs two iterations and two ``epoll_wait`` per reply).
 
 (c) ``idle``: an idle asyncio worker (``run`` on an empty queue) for a few seconds; its event
 loop's selector is wrapped to count the loop's iterations (each ``select()``/``epoll_wait``),
@@ -28,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -159,6 +165,41 @@ def idle_worker(url: str, prefix: str, seconds: float) -> dict[str, Any]:
     }
 
 
+def bare_io(port: int, n: int, rounds: int) -> dict[str, Any]:
+    """(d): LPOP round trips, sync socket against asyncio streams, A-B-A per round."""
+    lpop = b"*2\r\n$4\r\nLPOP\r\n$1\r\nq\r\n"
+
+    def sync_rate() -> float:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            t = time.perf_counter()
+            for _ in range(n):
+                s.sendall(lpop)
+                s.recv(65536)
+            return n / (time.perf_counter() - t)
+
+    async def async_rate() -> float:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        t = time.perf_counter()
+        for _ in range(n):
+            writer.write(lpop)
+            await reader.read(65536)
+        rate = n / (time.perf_counter() - t)
+        writer.close()
+        await writer.wait_closed()
+        return rate
+
+    ratios = []
+    for _ in range(rounds):
+        a, b, c = sync_rate(), asyncio.run(async_rate()), sync_rate()
+        ratios.append(b / ((a + c) / 2))
+        print(f"  sync {a:8.0f}  asyncio {b:8.0f}  sync {c:8.0f} round trips/s")
+    return {
+        "asyncio_over_sync": [round(x, 3) for x in ratios],
+        "median": round(statistics.median(ratios), 3),
+    }
+
+
 # ---- the driver ------------------------------------------------------------------------------
 def child(*args: str) -> dict[str, Any]:
     done = subprocess.run(
@@ -215,7 +256,7 @@ def measure_latency(url: str, rate: float, seconds: float, plain: bool) -> dict[
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", choices=["rate", "latency", "idle"])
+    p.add_argument("--only", choices=["rate", "latency", "idle", "io"])
     p.add_argument("--tasks", type=int, default=5000, help="tasks per rate round")
     p.add_argument("--rounds", type=int, default=3, help="asyncio rounds (sync: one more)")
     p.add_argument("--rate", type=float, default=1500.0, help="offered load for latency")
@@ -243,6 +284,9 @@ def main() -> None:
             out["rate"] = measure_rate(server.url, a.tasks, a.rounds)
         if a.only in (None, "latency"):
             out["latency"] = measure_latency(server.url, a.rate, a.seconds, a.plain)
+        if a.only in (None, "io"):
+            print("bare I/O (LPOP round trips, no worqr_py):")
+            out["io"] = bare_io(server.port, 20000, a.rounds)
         if a.only in (None, "idle"):
             out["idle"] = child("idle", server.url, f"idle-{uuid.uuid4().hex[:8]}", "5")
         print(json.dumps(out, indent=2))

@@ -28,6 +28,7 @@ from typing import Any
 
 import redis
 from worqr_py.core import scripts
+from worqr_py.core.delayed import PROMOTE_CHUNK
 from worqr_py.core.keys import Keys
 
 import redisinfo
@@ -82,16 +83,17 @@ def consume(url: str, n: int, prefetch: int = 1) -> dict[str, Any]:
     _call(conn, "SCRIPT", "LOAD", scripts.DEQUEUE.source)
     keys = k.dequeue_keys(wid)  # exactly what worqr_py sends
     head = ["EVALSHA", scripts.DEQUEUE.sha, len(keys), *keys, wid]
+    tail = [k.events, "{ceiling}:wake:", QUEUE, PROMOTE_CHUNK]  # ARGV[6..9], as worqr_py
     token, acks, done = 1, [], 0
     first = last = 0.0
     stamps = tempfile.NamedTemporaryFile(prefix="bench-ceiling-")  # noqa: SIM115
     fd = stamps.fileno()
     start = _window(probe)
     while True:
-        reply = _call(conn, *head, token, prefetch, k.done, WAKE_ONE, *acks)
+        reply = _call(conn, *head, token, prefetch, k.done, WAKE_ONE, *tail, *acks)
         if reply == -1:
             raise RuntimeError("dequeue.lua refused the ceiling's worker")
-        got = (len(reply) - 1) // 2
+        got = (len(reply) - 2) // 2
         if not got:
             break  # this last call acked the last tasks: part of the cost, inside the window
         for i in range(got):  # the handler's only work, as in peerapps.stamp()

@@ -78,7 +78,7 @@ def test_a_beat_extends_the_deadline_from_when_it_was_sent() -> None:
 def test_a_lost_heartbeat_fails_the_worker_and_reports_a_restart_once() -> None:
     c, _, events = core()
     started(c, "q")
-    drive(c.dequeue("q"), [[[], "t", 1]])
+    drive(c.dequeue("q"), [[[], -1, "t", 1]])
     drive(c.beat(), [[None, None], "run_id:xyz\r\n"])
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["RedisRestarted", "Cleanup", "Lost", "Failed"]
@@ -89,12 +89,12 @@ def test_a_lost_heartbeat_fails_the_worker_and_reports_a_restart_once() -> None:
 def test_dequeue_tokens_count_up_and_name_their_processes() -> None:
     c, _, _ = core()
     wid = started(c, "q")
-    procs, steps = drive(c.dequeue("q", 2), [[[], "a", 1, "b", 3]])
+    procs, steps = drive(c.dequeue("q", 2), [[[], -1, "a", 1, "b", 3]])
     assert procs == [
         Process(process_id("q", wid, 1), "q", "a", 1),
         Process(process_id("q", wid, 2), "q", "b", 3),
     ]
-    more, steps = drive(c.dequeue("q", 1, finish=[procs[0].id]), [[[1], "c", 1]])
+    more, steps = drive(c.dequeue("q", 1, finish=[procs[0].id]), [[[1], -1, "c", 1]])
     call = steps[0]
     assert isinstance(call, Call) and call.args[call.nkeys : call.nkeys + 3] == (wid, 3, 1)
     assert call.args[-1] == "1"  # the token finished with this take
@@ -113,7 +113,7 @@ def test_a_dequeue_refused_by_the_queue_fails_the_worker() -> None:
 def test_a_finish_refused_by_the_queue_fails_the_worker_and_loses_the_process() -> None:
     c, _, events = core()
     started(c, "q")
-    (p,), _ = drive(c.dequeue("q"), [[[], "t", 1]])
+    (p,), _ = drive(c.dequeue("q"), [[[], -1, "t", 1]])
     ok, _ = drive(c.finish_processes([p.id]), [[-1]])
     assert ok == [False]
     assert [type(e) for e in events] == [Lost, Cleanup, Failed]
@@ -152,6 +152,6 @@ def test_a_dequeue_whose_reply_comes_after_the_clock_ran_out_takes_nothing() -> 
     next(op)
     clock.now = 1003.0  # past the deadline while the call was in flight
     with pytest.raises(WorkerFailed):
-        op.send([[], "t", 1])
+        op.send([[], -1, "t", 1])
     assert c.worker.held == {}
     assert [type(e) for e in events] == [Cleanup, Failed]

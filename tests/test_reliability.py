@@ -78,24 +78,10 @@ def test_a_retried_dequeue_answers_again_instead_of_taking_more(
     w = worker(make, "q")
     w.enqueue("q", ["first", "second"])
     k = Keys(prefix).queue("q")
-    args = (
-        8,
-        k.tasks,
-        k.returned,
-        k.workers,
-        k.processes(w.worker_id),
-        k.deliveries,
-        k.locks,
-        k.done_listeners,
-        k.idle,
-        w.worker_id,
-        900,
-        1,
-        k.done,
-        "",
-    )
-    assert r.evalsha(scripts.DEQUEUE.sha, *args) == [[], "first", 1]
-    assert r.evalsha(scripts.DEQUEUE.sha, *args) == [[], "first", 1]  # its reply was "lost"
+    keys = k.dequeue_keys(w.worker_id)
+    args = (len(keys), *keys, w.worker_id, 900, 1, k.done, "", k.events, "{x}:wake:", "q", 100)
+    assert r.evalsha(scripts.DEQUEUE.sha, *args) == [[], -1, "first", 1]
+    assert r.evalsha(scripts.DEQUEUE.sha, *args) == [[], -1, "first", 1]  # its reply was "lost"
     assert w.get_tasks("q") == ["second"]
 
 

@@ -10,11 +10,13 @@ the Lua scripts, the key schema); ``drivers/`` does the I/O (``_async/`` is the 
 """
 
 from .core import Process
+from .core.model import Delayed
 from .drivers import AsyncWorqr, Worqr
 from .errors import NotWorking, ScriptError, WorkerFailed, WorkerNotStarted, WorqrError
 
 __all__ = [
     "AsyncWorqr",
+    "Delayed",
     "NotWorking",
     "Process",
     "ScriptError",
@@ -23,4 +25,4 @@ __all__ = [
     "Worqr",
     "WorqrError",
 ]
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -50,6 +50,7 @@ class CoreBase:
         self.clock = clock
         self.new_id = new_id
         self.run_id: str | None = None  # of the Redis this worker registered on
+        self.due: dict[str, float] = {}  # queue -> when (clock) its next delayed task is due
         self._lock: AbstractContextManager[Any] = lock or contextlib.nullcontext()
 
     def channel(self, queue: str) -> str:
@@ -57,6 +58,19 @@ class CoreBase:
 
     def _queue(self, queue: str) -> QueueKeys:
         return self.keys.queue(v.name(queue, "queue"))
+
+    def _hint(self, queue: str, due_ms: int) -> Call:
+        """Note in the registry of delayed queues that ``queue`` has a task due at ``due_ms``
+        (hint.lua, atomic): sent after the call that delayed it, never before."""
+        keys = [self.keys.delayed, self.keys.delayed_versions]
+        return script(S.HINT, keys, [queue, due_ms])
+
+    def _learn_due(self, queue: str, due_in_ms: int) -> None:
+        """A dequeue or poll said when the queue's earliest delayed task is due (-1: none)."""
+        if due_in_ms < 0:
+            self.due.pop(queue, None)
+        else:
+            self.due[queue] = self.clock() + due_in_ms / 1000
 
     def _leave_step(self, k: QueueKeys, wid: str, dead_after: int) -> Call:
         """One bounded step of W leaving the queue (leave_queue.lua, atomic): W is fenced off

@@ -21,6 +21,8 @@ Per queue, all in the hash slot of ``{E}`` (so one script per queue is Cluster-s
     P:{E}:dead     list    dead letters (oldest first): tasks returned after max_deliveries.
     P:{E}:u        hash    uniqueness locks: task -> "q" (queued), "r" (returned to the head;
                            its qn entry ends in ":u") or "W.token" (in process).
+    P:{E}:z        zset    delayed tasks, scored by due time (server ms): "<id>:<n>:<u>:<task>"
+                           (lua/include/delayed.lua); promoted to q when due, exactly once.
     P:{E}:i        zset    workers of the queue waiting for work (their runner is idle), scored by
                            when they began to wait (ms): each new task wakes the most recent.
     P:{E}:ev       channel pub/sub: "work:<n>", "cancel:<task>", "delete:", "dead:<task>".
@@ -36,6 +38,11 @@ Worker registry, all in the hash slot of ``{P}``::
                            gone = worker dead (age = value - PTTL)
     {P}:wq:W       set     names of the queues W works on
     {P}:queues     set     names of the queues ever enqueued to and not deleted
+    {P}:delayed    zset    queues that may have delayed tasks -> a time (server ms) at or
+                           before the queue's earliest due one: the supervision turn's list
+                           of queues to promote (a hint: lowered by each delay, raised only
+                           by the promoter, lua/hint.lua and rehint.lua).
+    {P}:delayed:v  hash    queue -> version, bumped by each delay (rehint's compare).
     {P}:sup        string  supervision turn: SET NX PX, one peer scans per interval
     {P}:wake:W     channel pub/sub: a queue name: a task there for W's runner (it waits on it).
                            The one name a script completes ({P}:wake: .. W): a channel has no
@@ -69,6 +76,7 @@ class QueueKeys:
     dead: str  # P:{E}:dead
     locks: str  # P:{E}:u
     idle: str  # P:{E}:i
+    delayed: str  # P:{E}:z
     events: str  # P:{E}:ev (channel)
     done: str  # P:{E}:done (channel)
     done_listeners: str  # P:{E}:dl
@@ -89,6 +97,7 @@ class QueueKeys:
             self.locks,
             self.done_listeners,
             self.idle,
+            self.delayed,
         ]
 
     def stop_keys(self, worker_id: str) -> list[str]:
@@ -103,6 +112,22 @@ class QueueKeys:
             self.idle,
             self.workers,
         ]
+
+    def retry_keys(self, worker_id: str) -> list[str]:
+        """The KEYS of retry.lua for ``worker_id``, in its header's order."""
+        return [
+            self.delayed,
+            self.processes(worker_id),
+            self.deliveries,
+            self.dead,
+            self.locks,
+            self.idle,
+            self.workers,
+        ]
+
+    def promote_keys(self) -> list[str]:
+        """The KEYS of promote.lua, in its header's order."""
+        return [self.delayed, self.tasks, self.returned, self.locks, self.idle, self.workers]
 
     def staging(self, worker_id: str) -> str:
         """Key of the sorted set staging ``worker_id``'s leave of this queue (leave_queue)."""
@@ -122,6 +147,15 @@ class Keys:
     @property
     def queues(self) -> str:
         return f"{{{self.prefix}}}:queues"
+
+    @property
+    def delayed(self) -> str:
+        """The registry of queues that may have delayed tasks (zset: queue -> hint)."""
+        return f"{{{self.prefix}}}:delayed"
+
+    @property
+    def delayed_versions(self) -> str:
+        return f"{{{self.prefix}}}:delayed:v"
 
     @property
     def supervisor(self) -> str:
@@ -160,6 +194,7 @@ def _queue_keys(prefix: str, queue: str) -> QueueKeys:
         done=f"{base}:done",
         done_listeners=f"{base}:dl",
         idle=f"{base}:i",
+        delayed=f"{base}:z",
         events=f"{base}:ev",
         _base=base,
     )

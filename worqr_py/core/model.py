@@ -93,6 +93,17 @@ class Process:
 
 
 @dataclass(frozen=True, slots=True)
+class Delayed:
+    """A delayed task: ``task``, ``due`` (when it is promoted to its queue: seconds since the
+    epoch by the Redis server's clock) and ``deliveries`` so far (0: never delivered; more:
+    a process returned with a delay, which goes to the front when due)."""
+
+    task: str
+    due: float
+    deliveries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Options:
     """Validated settings shared by both drivers (see ``Worqr`` for their meaning)."""
 

@@ -11,6 +11,7 @@ from . import scripts as S
 from . import validate as v
 from .base import CoreBase
 from .calls import Op, command, script, texts
+from .delayed import PROMOTE_CHUNK, scored
 from .keys import process_id, split_process_id
 from .model import Dead, Lost, Process, Reason
 
@@ -42,7 +43,8 @@ class ProcessOps(CoreBase):
             token = w.next_token
             w.next_token += count
         wake = "1" if wake_one else ""
-        args: list[str | int] = [wid, token, count, k.done, wake, *tokens]
+        args: list[str | int] = [wid, token, count, k.done, wake, k.events, self.keys.wakes]
+        args += [queue, PROMOTE_CHUNK, *tokens]
         reply = yield script(S.DEQUEUE, k.dequeue_keys(wid), args)
         if reply == -1:
             self._finished(finish, [])
@@ -51,10 +53,11 @@ class ProcessOps(CoreBase):
             raise self._fail(Reason.REMOVED)
         flags = iter(reply[0])
         self._finished(finish, [t is not None and int(next(flags)) == 1 for t in done])
-        items = texts(reply[1::2])
+        self._learn_due(queue, int(reply[1]))
+        items = texts(reply[2::2])
         procs = [
             Process(process_id(queue, wid, token + i), queue, t, int(n))
-            for i, (t, n) in enumerate(zip(items, reply[2::2], strict=True))
+            for i, (t, n) in enumerate(zip(items, reply[3::2], strict=True))
         ]
         with self._lock:  # checked and recorded at once: a failure either sees them or wins
             ours = w is self.worker and self._trusted()
@@ -112,11 +115,14 @@ class ProcessOps(CoreBase):
             self._fail(Reason.REMOVED)
         return ok
 
-    def stop_process(self, process_id: str) -> Op[bool]:
+    def stop_process(self, process_id: str, delay: Any = None) -> Op[bool]:
         """Return the process to the FRONT of its queue if still ours (stop.lua, fenced); a
         task already delivered ``max_deliveries`` times goes to the dead-letter list instead
-        (a ``dead`` event). True if it was ours."""
+        (a ``dead`` event). True if it was ours. With ``delay`` (seconds or a timedelta, > 0):
+        a retry later instead of next: it goes into the queue's delayed set, keeping its
+        delivery count, and to the front when due (retry.lua, fenced, atomic; then hint.lua)."""
         queue, wid, token = self._parse(process_id)
+        when = v.when(delay, None)
         w = self.worker
         if self._started() != wid:
             return False
@@ -124,14 +130,24 @@ class ProcessOps(CoreBase):
             w.held.pop(process_id, None)
             return False
         k = self.keys.queue(queue)
-        reply, _ = yield [
-            script(
-                S.STOP,
-                k.stop_keys(wid),
-                [wid, k.events, self.options.dead_after, self.keys.wakes, queue, token],
-            ),
-            command("SADD", self.keys.queues, queue),  # a return may re-create a deleted queue
-        ]
+        if when is not None and when[1] > 0:
+            args: list[str | int] = [wid, k.events, self.options.dead_after, self.keys.wakes]
+            args += [queue, when[1], token]
+            reply, _ = yield [
+                script(S.RETRY, k.retry_keys(wid), args),
+                command("SADD", self.keys.queues, queue),
+            ]
+            if int(reply[0]) == 3:
+                yield self._hint(queue, int(reply[-1]))
+        else:
+            reply, _ = yield [
+                script(
+                    S.STOP,
+                    k.stop_keys(wid),
+                    [wid, k.events, self.options.dead_after, self.keys.wakes, queue, token],
+                ),
+                command("SADD", self.keys.queues, queue),  # a return may re-create the queue
+            ]
         proc = w.held.pop(process_id, None)
         outcome = int(reply[0]) if reply else 0
         if outcome == 0 and proc is not None:
@@ -164,15 +180,31 @@ class ProcessOps(CoreBase):
     def pending_work(self, only: str | Sequence[str] | None = None) -> Op[list[tuple[str, int]]]:
         """``(queue, length)`` for each queue this worker works on (or just ``only``, a queue
         or several) that has tasks, in one round trip: what a worker announces to itself on
-        joining, after a reconnect and on the fallback poll."""
+        joining, after a reconnect and on the fallback poll. A queue whose earliest delayed
+        task is due counts as having tasks (the dequeue promotes it); the due times of the
+        others are learned (``due``), so an idle runner wakes when they come."""
         if only is None:
             queues = sorted(self.worker.queues)
         else:
             queues = [only] if isinstance(only, str) else list(only)
         if not queues or self.worker.failed is not None:
             return []
-        lengths = yield [command("LLEN", self.keys.queue(q).tasks) for q in queues]
-        return [(q, int(n)) for q, n in zip(queues, lengths, strict=True) if int(n) > 0]
+        qkeys = [self.keys.queue(q) for q in queues]
+        replies = yield [
+            *[command("LLEN", k.tasks) for k in qkeys],
+            *[command("ZRANGE", k.delayed, 0, 0, "WITHSCORES") for k in qkeys],
+            command("TIME"),
+        ]
+        seconds, micros = replies[-1]
+        now = int(seconds) * 1000 + int(micros) // 1000
+        found = []
+        for i, q in enumerate(queues):
+            first = scored(replies[len(queues) + i])
+            due_in = max(0, int(first[0][1]) - now) if first else -1
+            self._learn_due(q, due_in)
+            if int(replies[i]) > 0 or due_in == 0:
+                found.append((q, int(replies[i])))
+        return found
 
     def wait_for_work(self, queues: Sequence[str]) -> Op[None]:
         """Make this worker one of the waiting workers of each queue it works on

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import scripts as S
 from . import validate as v
-from .base import LIST_CHUNK, LOCK_CHUNK, CoreBase
+from .base import LIST_CHUNK, LOCK_CHUNK
 from .calls import Call, Op, command, hash_reply, script, text, texts
+from .delayed import DelayedOps
 from .keys import process_id
 from .model import Process
 
 
-class QueueOps(CoreBase):
+class QueueOps(DelayedOps):
     """enqueue, reads, cancel, delete, and the registry listings."""
 
-    def enqueue(self, queue: str, task: str | list[str], unique: bool = False) -> Op[int | bool]:
+    def enqueue(
+        self,
+        queue: str,
+        task: str | list[str],
+        unique: bool = False,
+        delay: Any = None,
+        at: Any = None,
+    ) -> Op[int | bool]:
         """RPUSH the task(s) at the tail and PUBLISH work, atomically (enqueue.lua); returns
         the queue's new length. With ``unique=True`` (one task): queue it only if no unique
-        copy of it is queued or in process on the queue, and return whether it was queued (a
-        bool; see enqueue_unique)."""
+        copy of it is queued, delayed or in process on the queue, and return whether it was
+        queued (a bool; see enqueue_unique). With ``delay`` (seconds or a timedelta) or ``at``
+        (a datetime): delay it instead (see ``schedule``); returns how many tasks are delayed
+        on the queue then (with ``unique=True``: whether it was scheduled)."""
         if not isinstance(unique, bool):
             raise TypeError(f"unique must be a bool, not {type(unique).__name__}")
+        when = v.when(delay, at)
+        if when is not None:
+            return (yield from self.schedule(queue, task, when, unique))
         if unique:
             return (yield from self.enqueue_unique(queue, task))  # type: ignore[arg-type]
         return (yield from self.enqueue_many(queue, task))
@@ -80,15 +95,17 @@ class QueueOps(CoreBase):
         return int((yield command("LLEN", self._queue(queue).tasks)))
 
     def cancel_tasks(self, queue: str, task: str) -> Op[int]:
-        """Remove every queued copy of ``task`` and PUBLISH ``cancel`` to the queue's workers:
-        cancel.lua steps, each atomic and bounded (a window of ``LIST_CHUNK`` entries, walked
-        from the tail), one round trip each, the last one publishing. Not atomic as a whole:
+        """Remove every queued or delayed copy of ``task`` and PUBLISH ``cancel`` to the
+        queue's workers: first the delayed copies (``cancel_delayed``), then cancel.lua
+        steps, each atomic and bounded (a window of ``LIST_CHUNK`` entries, walked from the
+        tail), one round trip each, the last one publishing. Not atomic as a whole:
         every copy queued when it began and still queued when it returns is gone; a copy
         enqueued meanwhile may stay. In-process copies are the workers' to stop. Returns how
         many queued copies were removed."""
         k = self._queue(queue)
         t = v.task(task)
-        offset, total = 0, 0
+        total = yield from self.cancel_delayed(queue, t)
+        offset = 0
         while True:
             removed, offset, done = yield script(
                 S.CANCEL, [k.tasks, k.returned, k.locks], [t, k.events, offset, LIST_CHUNK, total]
@@ -103,7 +120,7 @@ class QueueOps(CoreBase):
         unique tasks' locks in further delete.lua calls of ``LOCK_CHUNK`` locks each.
         Processes in flight are left to their workers."""
         k = self._queue(queue)
-        keys = [k.tasks, k.returned, k.locks]
+        keys = [k.tasks, k.returned, k.locks, k.delayed]
         _, (_, cursor) = yield [
             command("SREM", self.keys.queues, queue),
             script(S.DELETE, keys, [k.events, "", LOCK_CHUNK]),

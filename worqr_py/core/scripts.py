@@ -55,6 +55,13 @@ REMOVE_WORKER = _load("remove_worker")
 RENEW_TURN = _load("renew_turn")
 REQUEUE_DEAD = _load("requeue_dead")
 PURGE_DEAD = _load("purge_dead")
+SCHEDULE = _load("schedule")
+HINT = _load("hint")
+RETRY = _load("retry")
+PROMOTE = _load("promote")
+DUE_QUEUES = _load("due_queues")
+REHINT = _load("rehint")
+CANCEL_DELAYED = _load("cancel_delayed")
 
 ALL: tuple[Script, ...] = (
     ENQUEUE,
@@ -74,4 +81,11 @@ ALL: tuple[Script, ...] = (
     ENQUEUE_UNIQUE,
     PASS_WAKE,
     WAIT_FOR_WORK,
+    SCHEDULE,
+    HINT,
+    RETRY,
+    PROMOTE,
+    DUE_QUEUES,
+    REHINT,
+    CANCEL_DELAYED,
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -52,3 +54,24 @@ def _utf8(value: str, arg: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ValueError(f"{arg} is not valid UTF-8 text: {exc.reason}") from None
+
+
+def when(delay: Any, at: Any) -> tuple[str, int] | None:
+    """``delay`` (seconds, a number or a ``timedelta``, >= 0) or ``at`` (a ``datetime``; a
+    naive one is local time) as ``("in", ms)`` or ``("at", ms since the epoch)``; None if
+    neither is given. Both at once is an error."""
+    if delay is not None and at is not None:
+        raise ValueError("give delay or at, not both")
+    if delay is not None:
+        if isinstance(delay, timedelta):
+            delay = delay.total_seconds()
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+            raise TypeError(f"delay must be seconds or a timedelta, not {type(delay).__name__}")
+        if not (math.isfinite(delay) and delay >= 0):
+            raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
+        return ("in", math.ceil(delay * 1000))
+    if at is not None:
+        if not isinstance(at, datetime):
+            raise TypeError(f"at must be a datetime, not {type(at).__name__}")
+        return ("at", math.ceil(at.timestamp() * 1000))
+    return None

@@ -54,6 +54,7 @@ class RunnerBase:
         if not isinstance(names, (list, tuple)) or not names:
             raise TypeError("queues must be a queue name or a non-empty list of names")
         self.queues = [v.name(q, "queues") for q in names]
+        self.queue_set = frozenset(self.queues)
         if not callable(handler):
             raise TypeError(f"handler must be callable, not {type(handler).__name__}")
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -146,6 +147,24 @@ class RunnerBase:
             now = self.ready.pop(queue, None)
             if count >= self.prefetch or (now is not None and now != stamp):
                 self.ready[queue] = now if now is not None else next(self.stamps)
+
+    def until_due(self, due: dict[str, float], interval: float) -> float:
+        """How long an idle job waits: ``interval`` (the safety poll), or less, until the
+        earliest delayed task of its queues is due (``due``: the core's, queue -> clock time,
+        learned from each dequeue reply and poll)."""
+        soonest = min((t for q, t in list(due.items()) if q in self.queue_set), default=math.inf)
+        return max(0.0, min(interval, soonest - time.monotonic()))
+
+    def fire_due(self, due: dict[str, float]) -> bool:
+        """Mark the queues whose earliest delayed task is due now (their dequeue promotes
+        it), forgetting those times (the dequeue reply tells the next). Whether any was."""
+        now = time.monotonic()
+        fired = [q for q, t in list(due.items()) if t <= now and q in self.queue_set]
+        for q in fired:
+            due.pop(q, None)
+        if fired:
+            self.mark(*fired)
+        return bool(fired)
 
     def poll_due(self, interval: float) -> bool:
         """Whether this idle job should ask Redis which queues have work: not when another

@@ -8,28 +8,35 @@
   KEYS[5]  P:{E}:d     "W.token" -> delivery count, when above 1
   KEYS[6]  P:{E}:u     uniqueness locks       KEYS[7] P:{E}:dl  done listeners present
   KEYS[8]  P:{E}:i     workers waiting for work (wake one)
+  KEYS[9]  P:{E}:z     the queue's delayed tasks: up to ARGV[9] due ones are promoted first
+                       (include/delayed.lua) and announced like an enqueue
   ARGV[1]  W           ARGV[2] first new token      ARGV[3] N, the most tasks to take
   ARGV[4]  the queue's done channel
   ARGV[5]  '1' if W's runner takes part in waking one runner per task (include/wake.lua),
            else '': then a short take (fewer than N) puts W among the waiting workers, and a
            full take takes it out (its runner tries the queue again: one with work never
            waits to be woken)
-  ARGV[6..] tokens of W's processes to finish first
+  ARGV[6]  the queue's event channel    ARGV[7] the wake channel prefix
+  ARGV[8]  the queue name               ARGV[9] the most delayed tasks to promote
+  ARGV[10..] tokens of W's processes to finish first
   Returns: -1 if W is not a worker of the queue (never started, stopped, or reclaimed: its
-           processes are gone too); else {finished, task, deliveries, task, deliveries, ...}:
-           finished has 1 per token finished (0: not W's), the i-th task has token ARGV[2]+i-1.
+           processes are gone too); else {finished, due, task, deliveries, task, deliveries,
+           ...}: finished has 1 per token finished (0: not W's), due is in how many ms the
+           earliest delayed task left is due (0: already) or -1 (none), the i-th task has
+           token ARGV[2]+i-1.
   Retry-safe: if the first new token is already W's (the same call, retried after its reply was
   lost), the tasks it took are answered again (its finishes reported done) and nothing more is
   taken.
 ]]
 -- @include process
+-- @include delayed
 -- @include wake
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return -1 end
 local token = tonumber(ARGV[2])
 local finished = {}
-local out = {finished}
+local out = {finished, -1}
 if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then
-  for _ = 6, #ARGV do finished[#finished + 1] = 1 end
+  for _ = 10, #ARGV do finished[#finished + 1] = 1 end
   for i = 0, tonumber(ARGV[3]) - 1 do
     local tok = string.format('%d', token + i)
     local task = redis.call('HGET', KEYS[4], tok)
@@ -40,12 +47,17 @@ if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then
   return out
 end
 local has_unique = redis.call('EXISTS', KEYS[6]) == 1
-if #ARGV >= 6 then
+if #ARGV >= 10 then
   local done = done_channel(KEYS[7], ARGV[4])
-  for i = 6, #ARGV do
+  for i = 10, #ARGV do
     finished[#finished + 1] = finish_one(KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[i], done,
       'null', has_unique)
   end
+end
+local promoted, now = 0, nil
+if redis.call('EXISTS', KEYS[9]) == 1 then
+  now = now_ms()
+  promoted = promote(KEYS[9], KEYS[1], KEYS[2], KEYS[6], now, tonumber(ARGV[9]))
 end
 for i = 0, tonumber(ARGV[3]) - 1 do
   local task, n = take_one(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[1],
@@ -54,8 +66,16 @@ for i = 0, tonumber(ARGV[3]) - 1 do
   out[#out + 1] = task
   out[#out + 1] = n
 end
+if now then
+  local due = next_due(KEYS[9])
+  if due then out[2] = math.max(0, due - now) end
+  if promoted > 0 then -- announce what this take left of them
+    wake(KEYS[8], KEYS[3], ARGV[6], math.min(promoted, redis.call('LLEN', KEYS[1])), ARGV[7],
+      ARGV[8])
+  end
+end
 if ARGV[5] ~= '' then
-  if #out - 1 < 2 * tonumber(ARGV[3]) then
+  if #out - 2 < 2 * tonumber(ARGV[3]) then
     waiting(KEYS[8], ARGV[1])
   else
     redis.call('ZREM', KEYS[8], ARGV[1])

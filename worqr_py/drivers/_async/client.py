@@ -7,6 +7,7 @@ sync client: threads). This asyncio file is the source of the sync one.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, overload
 
@@ -14,7 +15,7 @@ import redis.asyncio as redis_flavour
 
 from ...core import Core, Options, Process, scripts
 from ...core.inspection import Snapshot
-from ...core.model import Overview
+from ...core.model import Delayed, Overview
 from ...runtime._async.owner import AsyncOwner
 from ...runtime._async.runner import AsyncRunner
 from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
@@ -97,15 +98,43 @@ class AsyncWorqr(Machinery):
     # ---- the API: each method runs one core operation ------------------------------------
     @overload
     async def enqueue(
-        self, queue: str, task: str | list[str], *, unique: Literal[False] = False
+        self,
+        queue: str,
+        task: str | list[str],
+        *,
+        unique: Literal[False] = False,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> int: ...
     @overload
-    async def enqueue(self, queue: str, task: str, *, unique: Literal[True]) -> bool: ...
+    async def enqueue(
+        self,
+        queue: str,
+        task: str,
+        *,
+        unique: Literal[True],
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> bool: ...
     @doc(Core.enqueue)
     async def enqueue(
-        self, queue: str, task: str | list[str], *, unique: bool = False
+        self,
+        queue: str,
+        task: str | list[str],
+        *,
+        unique: bool = False,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> int | bool:
-        return await self._run(self._core.enqueue(queue, task, unique))
+        return await self._run(self._core.enqueue(queue, task, unique, delay, at))
+
+    @doc(Core.get_delayed)
+    async def get_delayed(self, queue: str) -> list[Delayed]:
+        return await self._run(self._core.get_delayed(queue))
+
+    @doc(Core.count_delayed)
+    async def count_delayed(self, queue: str) -> int:
+        return await self._run(self._core.count_delayed(queue))
 
     @doc(Core.get_tasks)
     async def get_tasks(self, queue: str) -> list[str]:
@@ -190,8 +219,10 @@ class AsyncWorqr(Machinery):
         return await self._run(self._core.finish_process(process_id, result))
 
     @doc(Core.stop_process)
-    async def stop_process(self, process_id: str) -> bool:
-        return await self._run(self._core.stop_process(process_id))
+    async def stop_process(
+        self, process_id: str, *, delay: float | timedelta | None = None
+    ) -> bool:
+        return await self._run(self._core.stop_process(process_id, delay))
 
     @doc(Core.fail_worker)
     async def fail_worker(self, worker_id: str | None = None) -> int:

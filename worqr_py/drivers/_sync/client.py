@@ -9,6 +9,7 @@ sync client: threads). This asyncio file is the source of the sync one.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, overload
 
@@ -16,7 +17,7 @@ import redis as redis_flavour
 
 from ...core import Core, Options, Process, scripts
 from ...core.inspection import Snapshot
-from ...core.model import Overview
+from ...core.model import Delayed, Overview
 from ...runtime._sync.owner import SyncOwner
 from ...runtime._sync.runner import SyncRunner
 from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
@@ -99,13 +100,43 @@ class Worqr(Machinery):
     # ---- the API: each method runs one core operation ------------------------------------
     @overload
     def enqueue(
-        self, queue: str, task: str | list[str], *, unique: Literal[False] = False
+        self,
+        queue: str,
+        task: str | list[str],
+        *,
+        unique: Literal[False] = False,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> int: ...
     @overload
-    def enqueue(self, queue: str, task: str, *, unique: Literal[True]) -> bool: ...
+    def enqueue(
+        self,
+        queue: str,
+        task: str,
+        *,
+        unique: Literal[True],
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> bool: ...
     @doc(Core.enqueue)
-    def enqueue(self, queue: str, task: str | list[str], *, unique: bool = False) -> int | bool:
-        return self._run(self._core.enqueue(queue, task, unique))
+    def enqueue(
+        self,
+        queue: str,
+        task: str | list[str],
+        *,
+        unique: bool = False,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> int | bool:
+        return self._run(self._core.enqueue(queue, task, unique, delay, at))
+
+    @doc(Core.get_delayed)
+    def get_delayed(self, queue: str) -> list[Delayed]:
+        return self._run(self._core.get_delayed(queue))
+
+    @doc(Core.count_delayed)
+    def count_delayed(self, queue: str) -> int:
+        return self._run(self._core.count_delayed(queue))
 
     @doc(Core.get_tasks)
     def get_tasks(self, queue: str) -> list[str]:
@@ -188,8 +219,8 @@ class Worqr(Machinery):
         return self._run(self._core.finish_process(process_id, result))
 
     @doc(Core.stop_process)
-    def stop_process(self, process_id: str) -> bool:
-        return self._run(self._core.stop_process(process_id))
+    def stop_process(self, process_id: str, *, delay: float | timedelta | None = None) -> bool:
+        return self._run(self._core.stop_process(process_id, delay))
 
     @doc(Core.fail_worker)
     def fail_worker(self, worker_id: str | None = None) -> int:

@@ -167,13 +167,15 @@ class Machinery(DriverBase):
                 self._supervise.set()
 
     def _supervise_loop(self) -> None:
-        """Scan for dead workers whenever this worker won the supervision turn."""
+        """Scan for dead workers and promote due delayed tasks whenever this worker won the
+        supervision turn."""
         while True:
             self._supervise.wait()
             if self._closing.is_set():
                 return
             self._supervise.clear()
             self._guard(self._core.supervise(), retry=False)
+            self._guard(self._core.promote_due(), retry=False)
 
     def _subscribe(self, *channels: str) -> None:
         """Have the listener subscribe to the channels (one SUBSCRIBE for all of them) and

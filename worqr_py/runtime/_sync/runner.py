@@ -40,7 +40,7 @@ class SyncRunner(RunnerBase):
         self.w = w
         self.wake, self.stop, self.force = Event(), Event(), Event()
         self.rejoining = Lock()
-        self.joined_set = frozenset(self.queues)
+        self.joined_set = self.queue_set
         self.run_one = handler_runner(self.handler)
         self.joined_as: str | None = None  # the worker id whose join completed
 
@@ -118,6 +118,7 @@ class SyncRunner(RunnerBase):
     def loop(self) -> None:
         poll = self.w._core.options.poll_interval
         max_deliveries = self.w._core.options.max_deliveries
+        due = self.w._core.due  # queue -> when its next delayed task is due
         done: dict[str, list[str]] = {}  # finished, to be acked with the next take
         go, seen = True, self.sweeps  # take now (at the start, and after each batch)
         try:
@@ -127,9 +128,11 @@ class SyncRunner(RunnerBase):
                 # idle job), a sweep (queues marked by a join, rejoin, or reconnect), or a
                 # failed worker (the take re-registers).
                 go = go or self.unclaim() or seen != self.sweeps or not self.w.alive
+                go = self.fire_due(due) or go  # a delayed task came due: take (promotes it)
                 if not go:
-                    if not self.wake.wait(poll):
-                        self.poll(poll)
+                    if not self.wake.wait(self.until_due(due, poll)):
+                        if not self.fire_due(due):
+                            self.poll(poll)
                         go = True
                     continue
                 go, seen = False, self.sweeps

@@ -1,0 +1,44 @@
+--[[ retry: return processes of worker W to their queue LATER: each leaves W's record for the
+  queue's delayed set P:{E}:z, due ARGV[6] ms from now (server clock), keeping its delivery
+  count (and a unique copy its lock, as "z"); when due it is promoted to the FRONT
+  (include/delayed.lua). One already delivered max-deliveries times goes to the dead-letter
+  list instead, as with stop. Atomic and fenced like stop: a token no longer W's is left alone.
+  KEYS[1]  P:{E}:z     KEYS[2] P:{E}:p:W     KEYS[3] P:{E}:d     KEYS[4] P:{E}:dead
+  KEYS[5]  P:{E}:u     KEYS[6] P:{E}:i       KEYS[7] P:{E}:w
+  ARGV[1]  W           ARGV[2] the queue's event channel      ARGV[3] max deliveries (0: never)
+  ARGV[4]  the wake channel prefix           ARGV[5] the queue name
+  ARGV[6]  the delay in ms (> 0)             ARGV[7..] tokens
+  Returns: {per token: 3 delayed, 2 dead-lettered, 0 not W's; ..., the due time in server ms}.
+]]
+-- @include delayed
+-- @include wake
+local due = now_ms() + tonumber(ARGV[6])
+local max = tonumber(ARGV[3])
+local out, delayed = {}, 0
+for i = 7, #ARGV do
+  local tok = ARGV[i]
+  local task = redis.call('HGET', KEYS[2], tok)
+  if not task then
+    out[#out + 1] = 0
+  else
+    redis.call('HDEL', KEYS[2], tok)
+    local f = ARGV[1] .. '.' .. tok
+    local n = redis.call('HGET', KEYS[3], f)
+    if n then redis.call('HDEL', KEYS[3], f) else n = 1 end
+    local uniq = redis.call('HGET', KEYS[5], task) == f
+    if max > 0 and tonumber(n) >= max then
+      redis.call('RPUSH', KEYS[4], task)
+      if uniq then redis.call('HDEL', KEYS[5], task) end
+      redis.call('PUBLISH', ARGV[2], 'dead:' .. task)
+      out[#out + 1] = 2
+    else
+      if uniq then redis.call('HSET', KEYS[5], task, 'z') end
+      redis.call('ZADD', KEYS[1], due, f .. ':' .. n .. ':' .. (uniq and 'u' or '') .. ':' .. task)
+      out[#out + 1] = 3
+      delayed = delayed + 1
+    end
+  end
+end
+if delayed > 0 then wake_next(KEYS[6], KEYS[7], ARGV[4], ARGV[5]) end
+out[#out + 1] = due
+return out

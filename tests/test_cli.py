@@ -60,7 +60,7 @@ def test_inspect_shows_queues_workers_and_processes(make: Any, server: Any, pref
     w.enqueue("jobs", ["held-task", "queued-task"])
     w.dequeue("jobs")
     out = ok(worqr(server, prefix, "inspect"))
-    assert re.search(r"jobs\s+│\s+1\s+│\s+1", out), out
+    assert re.search(r"jobs\s+│\s+1\s+│\s+0\s+│\s+1", out), out  # queued, delayed, workers
     assert w.worker_id in out and "held-task" in out and "ago / ttl 5s" in out
     diagram = ok(worqr(server, prefix, "inspect", "--diagram"))
     assert f"{prefix}:{{jobs}}:p:{w.worker_id} : hash" in diagram and "| 1: held-task |" in diagram
@@ -333,10 +333,16 @@ def test_the_worker_says_loudly_that_redis_restarted_and_goes_on(servers: Any, p
     env = {"TEST_LEDGER_URL": s.url, "TEST_LEDGER": f"{prefix}-ledger"}
     proc = cli_worker(s.url, prefix, "tests.handlers:record", "--poll-interval", "0.5", env=env)
     try:
-        wait_for(lambda: r.smembers(f"{{{prefix}}}:workers"), timeout=15, what="registered")
+        first = wait_for(lambda: r.smembers(f"{{{prefix}}}:workers"), timeout=15, what="registered")
+        old_run_id = r.info("server")["run_id"]
         s.restart()  # all data lost
         r = s.client(decode_responses=True)
-        wait_for(lambda: r.smembers(f"{{{prefix}}}:workers"), timeout=30, what="registered again")
+        assert r.info("server")["run_id"] != old_run_id
+        wait_for(  # a new worker id: the worker noticed, failed and registered again
+            lambda: r.smembers(f"{{{prefix}}}:workers") - set(first),
+            timeout=30,
+            what="registered again",
+        )
         r.rpush(Keys(prefix).queue("jobs").tasks, "after")
         wait_for(lambda: r.hget(f"{prefix}-ledger", "after"), timeout=30, what="new work done")
         proc.send_signal(signal.SIGTERM)

@@ -12,19 +12,21 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 import redis
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
-from ..core.model import Overview, Process, Reason
+from ..core.model import Process, Reason
 from ..core.redact import redact, redact_url
 from ..drivers._sync.client import Worqr
 from ..errors import WorqrError
 from .render import render
+from .views import delayed_lines, enqueue_later, one_line, view
+from .when import duration_option, instant_option, server_now
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
@@ -240,13 +242,33 @@ def worker_failed(worker_id: str, reason: str) -> None:
 @main.command()
 @click.argument("queue")
 @click.argument("tasks", nargs=-1)
+@click.option(
+    "--in",
+    "delay",
+    callback=duration_option,
+    metavar="DURATION",
+    help="Deliver them after this long: 500ms, 30s, 5m, 2h, 1d, 1m30s, or seconds.",
+)
+@click.option(
+    "--at",
+    callback=instant_option,
+    metavar="ISO-TIME",
+    help="Deliver them at this time, ISO 8601 (2026-11-24T12:00:00+00:00; no offset: local).",
+)
 @settings
-def enqueue(s: Settings, queue: str, tasks: tuple[str, ...]) -> None:
-    """Append TASKS (or, with none, one task per line of stdin) to QUEUE, atomically."""
+def enqueue(
+    s: Settings, queue: str, tasks: tuple[str, ...], delay: float | None, at: datetime | None
+) -> None:
+    """Append TASKS (or, with none, one task per line of stdin) to QUEUE, atomically; with
+    --in or --at, delay them until then (by the Redis server's clock)."""
+    if delay is not None and at is not None:
+        raise click.UsageError("give --in or --at, not both")
     items = list(tasks) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     with s.client() as w:
-        length = w.enqueue(queue, items)
-    click.echo(f"enqueued {len(items)}; {queue} has {length}")
+        if delay is None and at is None:
+            click.echo(f"enqueued {len(items)}; {queue} has {w.enqueue(queue, items)}")
+        else:
+            click.echo(enqueue_later(w, queue, items, delay, at))
 
 
 @main.command()
@@ -267,18 +289,19 @@ def workers(s: Settings) -> None:
             click.echo(wid)
 
 
-def one_line(task: str) -> str:
-    """A task as one line: as it is if it is non-empty and printable, else quoted and escaped
-    as a Python literal (``'a\\nb'``), so a newline or control character cannot split it."""
-    return task if task and task.isprintable() else repr(task)
-
-
 @main.command()
 @click.argument("queue")
+@click.option("--delayed", is_flag=True, help="The delayed tasks instead, earliest due first.")
 @settings
-def tasks(s: Settings, queue: str) -> None:
-    """List QUEUE's tasks, next first, one per line (escaped and quoted if need be)."""
+def tasks(s: Settings, queue: str, delayed: bool) -> None:
+    """List QUEUE's tasks, next first, one per line (escaped and quoted if need be). With
+    --delayed: its delayed tasks, each as due time (UTC), how long until then, deliveries
+    so far, and the task."""
     with s.client() as w:
+        if delayed:
+            for line in delayed_lines(w.get_delayed(queue), server_now(w)):
+                click.echo(line)
+            return
         for task in w.get_tasks(queue):
             click.echo(one_line(task))
 
@@ -323,28 +346,6 @@ def dead(s: Settings, queue: str, requeue: bool, purge: bool, task: str | None) 
                 click.echo(one_line(t))
 
 
-def tables(o: Overview) -> Group:
-    """The queues and workers of an overview as two rich tables."""
-    qt = Table(title="queues", title_justify="left")
-    for col in ("queue", "queued", "workers"):
-        qt.add_column(col)
-    for q in o.queues:
-        qt.add_row(q.name, str(q.length), str(len(q.workers)))
-    wt = Table(title="workers", title_justify="left")
-    for col in ("worker", "heartbeat", "queues", "processes"):
-        wt.add_column(col)
-    for w in o.workers:
-        if w.permanent:
-            beat = "permanent"
-        elif w.alive:
-            beat = f"{w.heartbeat_age:.1f}s ago / ttl {w.ttl:g}s"
-        else:
-            beat = "DEAD (not reaped)"
-        held = ", ".join(p.task for p in w.processes[:5]) + (" ..." if len(w.processes) > 5 else "")
-        wt.add_row(w.id, beat, ", ".join(w.queues), f"{len(w.processes)}: {held}")
-    return Group(qt, wt)
-
-
 @main.command()
 @click.option("--diagram", is_flag=True, help="Draw every key, as in diagrams/.")
 @settings
@@ -354,7 +355,7 @@ def inspect(s: Settings, diagram: bool) -> None:
         if diagram:
             click.echo(render(w.snapshot()), nl=False)
         else:
-            console.print(tables(w.overview()))
+            console.print(view(w))
 
 
 @main.command()
@@ -374,12 +375,12 @@ def inspect(s: Settings, diagram: bool) -> None:
 @settings
 def top(s: Settings, interval: float, iterations: int) -> None:
     """inspect, refreshing live until Ctrl-C."""
-    with s.client() as w, Live(tables(w.overview()), console=console, auto_refresh=False) as live:
+    with s.client() as w, Live(view(w), console=console, auto_refresh=False) as live:
         n = 1
         try:
             while not iterations or n < iterations:
                 time.sleep(interval)
-                live.update(tables(w.overview()), refresh=True)
+                live.update(view(w), refresh=True)
                 n += 1
         except KeyboardInterrupt:
             pass

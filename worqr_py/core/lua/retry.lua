@@ -10,6 +10,7 @@
   ARGV[6]  the delay in ms (> 0)             ARGV[7..] tokens
   Returns: {per token: 3 delayed, 2 dead-lettered, 0 not W's; ..., the due time in server ms}.
 ]]
+-- @include process
 -- @include delayed
 -- @include wake
 local due = now_ms() + tonumber(ARGV[6])
@@ -22,18 +23,13 @@ for i = 7, #ARGV do
     out[#out + 1] = 0
   else
     redis.call('HDEL', KEYS[2], tok)
-    local f = ARGV[1] .. '.' .. tok
-    local n = redis.call('HGET', KEYS[3], f)
-    if n then redis.call('HDEL', KEYS[3], f) else n = 1 end
-    local uniq = redis.call('HGET', KEYS[5], task) == f
-    if max > 0 and tonumber(n) >= max then
-      redis.call('RPUSH', KEYS[4], task)
-      if uniq then redis.call('HDEL', KEYS[5], task) end
-      redis.call('PUBLISH', ARGV[2], 'dead:' .. task)
+    local n, uniq = returning(KEYS[4], KEYS[3], KEYS[5], ARGV[1], tok, task, max, ARGV[2])
+    if not n then
       out[#out + 1] = 2
     else
       if uniq then redis.call('HSET', KEYS[5], task, 'z') end
-      redis.call('ZADD', KEYS[1], due, f .. ':' .. n .. ':' .. (uniq and 'u' or '') .. ':' .. task)
+      local member = ARGV[1] .. '.' .. tok .. ':' .. n .. ':' .. (uniq and 'u' or '') .. ':' .. task
+      redis.call('ZADD', KEYS[1], due, member)
       out[#out + 1] = 3
       delayed = delayed + 1
     end

@@ -50,10 +50,11 @@ local function done_channel(listeners, channel)
   return ''
 end
 
--- Give W's process (token tok, task) back: to the FRONT with its delivery count (a unique
--- copy keeps its lock), or, after max deliveries (max > 0), to the dead-letter list (its
--- lock released). The caller has already removed it from P:{E}:p:W. Returns 1 front, 2 dead.
-local function give_back(q, qn, dead, d, u, w, tok, task, max, ev)
+-- The first half of returning W's process (token tok, task), which the caller has already
+-- removed from P:{E}:p:W: drop its delivery count entry and, after max deliveries (max > 0),
+-- dead-letter it (its lock released, a dead event). Returns nil if it was dead-lettered, else
+-- its delivery count and whether it holds its unique lock (the caller puts it back).
+local function returning(dead, d, u, w, tok, task, max, ev)
   local f = w .. '.' .. tok
   local n = redis.call('HGET', d, f)
   if n then redis.call('HDEL', d, f) else n = 1 end
@@ -62,8 +63,17 @@ local function give_back(q, qn, dead, d, u, w, tok, task, max, ev)
     redis.call('RPUSH', dead, task)
     if uniq then redis.call('HDEL', u, task) end
     redis.call('PUBLISH', ev, 'dead:' .. task)
-    return 2
+    return nil
   end
+  return n, uniq
+end
+
+-- Give W's process (token tok, task) back: to the FRONT with its delivery count (a unique
+-- copy keeps its lock), or, after max deliveries (max > 0), to the dead-letter list (its
+-- lock released). The caller has already removed it from P:{E}:p:W. Returns 1 front, 2 dead.
+local function give_back(q, qn, dead, d, u, w, tok, task, max, ev)
+  local n, uniq = returning(dead, d, u, w, tok, task, max, ev)
+  if not n then return 2 end
   redis.call('LPUSH', q, task)
   if uniq then
     redis.call('LPUSH', qn, n .. ':u')

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from worqr_py import AsyncWorqr, Process
+from worqr_py.core.calls import time_ms
 from worqr_py.core.keys import Keys
 
 from .support import running, wait_for
@@ -33,8 +34,7 @@ QUIET: dict[str, Any] = {"poll_interval": 60, "heartbeat_interval": 30, "heartbe
 
 
 def now_ms(r: Any) -> int:
-    seconds, micros = r.time()
-    return int(seconds) * 1000 + int(micros) // 1000
+    return time_ms(r.time())
 
 
 def keys_of(r: Any, prefix: str) -> set[str]:
@@ -184,6 +184,16 @@ def test_due_times_already_past_queue_at_once_at_the_tail(make: Any) -> None:
     assert {d.deliveries for d in delayed} == {0}
     assert sorted(d.task for d in delayed) == ["x", "y", "z"]
     assert w.get_tasks("q") == ["first", "now", "past"]
+
+
+def test_server_time_is_the_clock_of_due_times(make: Any, r: Any) -> None:
+    w = make()
+    before = now_ms(r)
+    w.enqueue("q", "t", delay=60)
+    after = w.server_time()
+    assert before / 1000 <= after <= before / 1000 + 30  # Redis' TIME, in seconds
+    (d,) = w.get_delayed("q")
+    assert before / 1000 + 60 <= d.due <= after + 60 + 0.001
 
 
 def test_unique_delayed_copies_hold_their_lock_until_cancelled_or_deleted(

@@ -61,3 +61,16 @@ def hash_reply(reply: Any) -> dict[str, str]:
         return {text(a): text(b) for a, b in reply.items()}
     items = texts(reply)
     return dict(zip(items[0::2], items[1::2], strict=True))
+
+
+def scored(reply: Any) -> list[tuple[Any, float]]:
+    """A WITHSCORES reply as (member, score) pairs: flat under RESP2, pairs under RESP3."""
+    if reply and isinstance(reply[0], (list, tuple)):
+        return [(m, float(sc)) for m, sc in reply]
+    return [(m, float(sc)) for m, sc in zip(reply[::2], reply[1::2], strict=True)]
+
+
+def time_ms(reply: Any) -> int:
+    """A TIME reply (seconds, microseconds) as milliseconds since the epoch."""
+    seconds, micros = reply
+    return int(seconds) * 1000 + int(micros) // 1000

@@ -8,24 +8,15 @@ instant; a producer's wall clock only says which instant it means).
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import scripts as S
 from . import validate as v
 from .base import CoreBase
-from .calls import Op, command, script, text
+from .calls import Op, command, scored, script, text, time_ms
 from .model import Delayed
 
 PROMOTE_CHUNK = 100  # delayed tasks one dequeue or promote call moves into the queue at most
 PROMOTE_QUEUES_PER_TURN = 100  # queues a supervision turn promotes (the next turn goes on)
 ZSCAN_CHUNK = 1000  # delayed-set entries per cancel_delayed.lua call (ZSCAN COUNT)
-
-
-def scored(reply: Any) -> list[tuple[Any, float]]:
-    """A WITHSCORES reply as (member, score) pairs: flat under RESP2, pairs under RESP3."""
-    if reply and isinstance(reply[0], (list, tuple)):
-        return [(m, float(sc)) for m, sc in reply]
-    return [(m, float(sc)) for m, sc in zip(reply[::2], reply[1::2], strict=True)]
 
 
 def _glob_escape(task: str) -> str:
@@ -83,6 +74,11 @@ class DelayedOps(CoreBase):
             _, n, _, task = text(member).split(":", 3)
             out.append(Delayed(task, float(score) / 1000, int(n)))
         return out
+
+    def server_time(self) -> Op[float]:
+        """The Redis server's clock, in seconds since the epoch (one TIME): the clock every
+        due time is by (``Delayed.due``)."""
+        return time_ms((yield command("TIME"))) / 1000
 
     def count_delayed(self, queue: str) -> Op[int]:
         """How many tasks are delayed on the queue (one ZCARD)."""

@@ -10,8 +10,8 @@ from ..errors import NotWorking, WorkerFailed
 from . import scripts as S
 from . import validate as v
 from .base import CoreBase
-from .calls import Op, command, script, texts
-from .delayed import PROMOTE_CHUNK, scored
+from .calls import Op, command, scored, script, texts, time_ms
+from .delayed import PROMOTE_CHUNK
 from .keys import process_id, split_process_id
 from .model import Dead, Lost, Process, Reason
 
@@ -195,8 +195,7 @@ class ProcessOps(CoreBase):
             *[command("ZRANGE", k.delayed, 0, 0, "WITHSCORES") for k in qkeys],
             command("TIME"),
         ]
-        seconds, micros = replies[-1]
-        now = int(seconds) * 1000 + int(micros) // 1000
+        now = time_ms(replies[-1])
         found = []
         for i, q in enumerate(queues):
             first = scored(replies[len(queues) + i])

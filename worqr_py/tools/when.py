@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -108,10 +107,5 @@ def until(due: float, now: float) -> str:
 
 
 def server_now(w: Any) -> float:
-    """The Redis server's clock (TIME) in seconds since the epoch: due times are by it. This
-    machine's clock if the client does not expose its connection."""
-    conn = getattr(w, "_redis", None)
-    if conn is None:
-        return time.time()
-    sec, usec = conn.time()
-    return int(sec) + int(usec) / 1e6
+    """The Redis server's clock (TIME) in seconds since the epoch: due times are by it."""
+    return float(w.server_time())

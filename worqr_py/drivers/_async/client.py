@@ -132,6 +132,10 @@ class AsyncWorqr(Machinery):
     async def get_delayed(self, queue: str) -> list[Delayed]:
         return await self._run(self._core.get_delayed(queue))
 
+    @doc(Core.server_time)
+    async def server_time(self) -> float:
+        return await self._run(self._core.server_time())
+
     @doc(Core.count_delayed)
     async def count_delayed(self, queue: str) -> int:
         return await self._run(self._core.count_delayed(queue))

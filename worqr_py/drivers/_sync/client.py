@@ -134,6 +134,10 @@ class Worqr(Machinery):
     def get_delayed(self, queue: str) -> list[Delayed]:
         return self._run(self._core.get_delayed(queue))
 
+    @doc(Core.server_time)
+    def server_time(self) -> float:
+        return self._run(self._core.server_time())
+
     @doc(Core.count_delayed)
     def count_delayed(self, queue: str) -> int:
         return self._run(self._core.count_delayed(queue))

@@ -35,12 +35,7 @@ class DelayedOps(CoreBase):
         queue; with ``unique=True`` (one task), whether it was scheduled (False: a unique copy
         is queued, delayed or in process). A due time already past queues the tasks at once."""
         k = self._queue(queue)
-        if unique:
-            if not isinstance(task, str):
-                raise TypeError(f"task must be a str with unique=True, not {type(task).__name__}")
-            tasks = [v.task(task)]
-        else:
-            tasks = v.tasks(task)
+        tasks = [v.unique_task(task)] if unique else v.tasks(task)
         mode, amount = when
         if not tasks:
             return int((yield command("ZCARD", k.delayed)))

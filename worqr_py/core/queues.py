@@ -60,9 +60,7 @@ class QueueOps(DelayedOps):
         dead-lettered). One enqueue_unique.lua call, atomic and O(1): of racing producers
         exactly one queues it. Returns whether it was queued."""
         k = self._queue(queue)
-        if not isinstance(task, str):
-            raise TypeError(f"task must be a str with unique=True, not {type(task).__name__}")
-        v.task(task)
+        v.unique_task(task)
         length, _ = yield [
             script(
                 S.ENQUEUE_UNIQUE,

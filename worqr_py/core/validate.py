@@ -25,6 +25,13 @@ def task(value: Any, arg: str = "task") -> str:
     return value
 
 
+def unique_task(value: Any) -> str:
+    """The one task of a ``unique=True`` enqueue (a list is not allowed)."""
+    if not isinstance(value, str):
+        raise TypeError(f"task must be a str with unique=True, not {type(value).__name__}")
+    return task(value)
+
+
 def tasks(value: Any, arg: str = "task") -> list[str]:
     """A task, or a list/tuple of tasks, as a list."""
     if isinstance(value, (list, tuple)):

@@ -40,7 +40,6 @@ class SyncRunner(RunnerBase):
         self.w = w
         self.wake, self.stop, self.force = Event(), Event(), Event()
         self.rejoining = Lock()
-        self.joined_set = self.queue_set
         self.run_one = handler_runner(self.handler)
         self.joined_as: str | None = None  # the worker id whose join completed
 
@@ -89,7 +88,7 @@ class SyncRunner(RunnerBase):
         """This worker was woken for a queue (None: the subscriber reconnected, so a wake
         may have been missed: every queue). Take from it, or, with no job free to take (or
         stopping), also pass the wake on to the next waiting worker."""
-        if queue is not None and queue not in self.joined_set:
+        if queue is not None and queue not in self.queue_set:
             return
         if queue is None:
             self.sweep()
@@ -194,7 +193,7 @@ class SyncRunner(RunnerBase):
         except (WorqrError, RedisError) as exc:
             self.poll_failed(exc)
             return
-        self.mark(*[q for q, _ in pending if q in self.joined_set])
+        self.mark(*[q for q, _ in pending if q in self.queue_set])
 
     def recover(self, queue: str, exc: BaseException) -> None:
         if self.w.alive:

@@ -77,6 +77,19 @@ def wait_for(
         time.sleep(every)
 
 
+def task_log() -> tuple[list[str], Callable[[Any], None]]:
+    """A list of the tasks handled and a handler (for any number of runner threads) that
+    appends each process's task to it."""
+    done: list[str] = []
+    lock = threading.Lock()
+
+    def handler(p: Any) -> None:
+        with lock:
+            done.append(p.task)
+
+    return done, handler
+
+
 @contextlib.contextmanager
 def running(w: Any, queues: Any, handler: Callable[..., Any], **kw: Any) -> Iterator[Any]:
     """``w.run(queues, handler, **kw)`` in a thread for the ``with`` block, which starts once

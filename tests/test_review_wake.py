@@ -16,7 +16,7 @@ from worqr_py import Process
 from worqr_py.core import scripts as S
 from worqr_py.core.keys import Keys
 
-from .support import running, wait_for
+from .support import running, task_log, wait_for
 from .test_wake_one import inner, named_first, waiting
 
 SOON = 15  # seconds: far below poll_interval=60, far above any wake on a loaded 2-core VM
@@ -325,12 +325,7 @@ def test_concurrency_two_prefetch_two_burst_runs_each_task_once(
     make: Any, r: Any, prefix: str
 ) -> None:
     ws, producer = [make(poll_interval=60) for _ in range(3)], make()
-    done: list[str] = []
-    lock = threading.Lock()
-
-    def handler(p: Process) -> None:
-        with lock:
-            done.append(p.task)
+    done, handler = task_log()
 
     with contextlib.ExitStack() as stack:
         for w in ws:

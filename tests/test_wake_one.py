@@ -14,7 +14,7 @@ from worqr_py import Process
 from worqr_py.core.keys import Keys
 from worqr_py.core.model import Reason
 
-from .support import running, wait_for
+from .support import running, task_log, wait_for
 from .test_many_queues import count_dequeues
 
 
@@ -35,12 +35,7 @@ def dequeues_per_task(
     failures: list[str] = []
     for w in clients:
         w.events.on("failed", lambda wid, why: why != Reason.CALLED and failures.append(why))
-    done: list[str] = []
-    lock = threading.Lock()
-
-    def handler(p: Process) -> None:
-        with lock:
-            done.append(p.task)
+    done, handler = task_log()
 
     with contextlib.ExitStack() as stack:
         for w in clients:
@@ -67,12 +62,7 @@ def test_a_hundred_idle_workers_cost_at_most_two_dequeues_per_task(
 def test_a_burst_wakes_enough_workers_and_each_task_runs_once(make: Any) -> None:
     workers = [make(poll_interval=60) for _ in range(10)]
     producer = make()
-    done: list[str] = []
-    lock = threading.Lock()
-
-    def handler(p: Process) -> None:
-        with lock:
-            done.append(p.task)
+    done, handler = task_log()
 
     with contextlib.ExitStack() as stack:
         for w in workers:

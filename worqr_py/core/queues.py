@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import scripts as S
@@ -99,18 +100,16 @@ class QueueOps(DelayedOps):
         tail), one round trip each, the last one publishing. Not atomic as a whole:
         every copy queued when it began and still queued when it returns is gone; a copy
         enqueued meanwhile may stay. In-process copies are the workers' to stop. Returns how
-        many queued copies were removed."""
+        many queued or delayed copies were removed."""
         k = self._queue(queue)
         t = v.task(task)
-        total = yield from self.cancel_delayed(queue, t)
-        offset = 0
-        while True:
-            removed, offset, done = yield script(
-                S.CANCEL, [k.tasks, k.returned, k.locks], [t, k.events, offset, LIST_CHUNK, total]
-            )
-            total += int(removed)
-            if int(done):
-                return total
+        delayed = yield from self.cancel_delayed(queue, t)
+
+        def step(offset: int, removed: int) -> Call:
+            args: list[str | int] = [t, k.events, offset, LIST_CHUNK, delayed + removed]
+            return script(S.CANCEL, [k.tasks, k.returned, k.locks], args)
+
+        return delayed + (yield from _windows(step))
 
     def delete_queue(self, queue: str) -> Op[None]:
         """Drop the queued tasks and PUBLISH ``delete`` (delete.lua's first call, atomic, in
@@ -145,14 +144,8 @@ class QueueOps(DelayedOps):
             args: list[str | int] = [k.events, *which, offset, LIST_CHUNK, self.keys.wakes, queue]
             return script(S.REQUEUE_DEAD, keys, args)
 
-        reply, _ = yield [step(-1 if task is None else 0), command("SADD", self.keys.queues, queue)]
-        total = 0
-        while True:
-            moved, offset, done = reply
-            total += int(moved)
-            if int(done):
-                return total
-            reply = yield step(int(offset))
+        first, _ = yield [step(-1 if task is None else 0), command("SADD", self.keys.queues, queue)]
+        return (yield from _windows(lambda offset, _: step(offset), first))
 
     def purge_dead(self, queue: str, task: str | None = None) -> Op[int]:
         """Drop dead letters for good: all of them in one purge_dead.lua call (UNLINK, freed
@@ -160,14 +153,11 @@ class QueueOps(DelayedOps):
         and bounded (a window of ``LIST_CHUNK`` entries). Returns how many were dropped."""
         k = self._queue(queue)
         which = ["all", ""] if task is None else ["one", v.task(task)]
-        offset, total = 0, 0
-        while True:
-            dropped, offset, done = yield script(
-                S.PURGE_DEAD, [k.dead], [*which, offset, LIST_CHUNK]
+        return (
+            yield from _windows(
+                lambda offset, _: script(S.PURGE_DEAD, [k.dead], [*which, offset, LIST_CHUNK])
             )
-            total += int(dropped)
-            if int(done):
-                return total
+        )
 
     def get_queues(self) -> Op[list[str]]:
         """Names of the queues enqueued to and not deleted, sorted (SMEMBERS of a set,
@@ -210,3 +200,19 @@ class QueueOps(DelayedOps):
                 n = int(counts[k.queue].get(f"{wid}.{tok}", 1))
                 found.append(Process(process_id(k.queue, wid, tok), k.queue, t, n))
         return found
+
+
+def _windows(step: Callable[[int, int], Call], first: Any = None) -> Op[int]:
+    """Run the bounded steps of a list walk (cancel, requeue_dead, purge_dead) until one
+    answers done. Each step answers {count, next offset, done}; ``step(offset, so_far)``
+    builds the next one from the offset the last answered and the count so far (``first``:
+    the first step's reply, when it rode on a pipeline). Returns the total count."""
+    total, reply = 0, first
+    if reply is None:
+        reply = yield step(0, 0)
+    while True:
+        count, offset, done = reply
+        total += int(count)
+        if int(done):
+            return total
+        reply = yield step(int(offset), total)

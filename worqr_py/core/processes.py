@@ -10,9 +10,9 @@ from ..errors import NotWorking, WorkerFailed
 from . import scripts as S
 from . import validate as v
 from .base import CoreBase
-from .calls import Op, command, scored, script, texts, time_ms
+from .calls import Call, Op, command, scored, script, texts, time_ms
 from .delayed import PROMOTE_CHUNK
-from .keys import process_id, split_process_id
+from .keys import QueueKeys, process_id, split_process_id
 from .model import Dead, Lost, Process, Reason
 
 
@@ -141,11 +141,7 @@ class ProcessOps(CoreBase):
                 yield self._hint(queue, int(reply[-1]))
         else:
             reply, _ = yield [
-                script(
-                    S.STOP,
-                    k.stop_keys(wid),
-                    [wid, k.events, self.options.dead_after, self.keys.wakes, queue, token],
-                ),
+                self._stop(k, wid, self.options.dead_after, [token]),
                 command("SADD", self.keys.queues, queue),  # a return may re-create the queue
             ]
         proc = w.held.pop(process_id, None)
@@ -169,9 +165,8 @@ class ProcessOps(CoreBase):
         calls = []
         for queue, tokens in by_queue.items():
             k = self.keys.queue(queue)
-            args: list[str | int] = [w.id or "", k.events, 0, self.keys.wakes, queue, *tokens]
             calls += [
-                script(S.STOP, k.stop_keys(w.id or ""), args),
+                self._stop(k, w.id or "", 0, tokens),
                 command("SADD", self.keys.queues, queue),
             ]
         replies: list[Any] = (yield calls)[0::2] if calls else []
@@ -230,6 +225,12 @@ class ProcessOps(CoreBase):
         if not calls:
             return 0
         return sum(int(x) for x in (yield calls))
+
+    def _stop(self, k: QueueKeys, wid: str, dead_after: int, tokens: Sequence[str]) -> Call:
+        """Return W's processes ``tokens`` to the front of the queue (stop.lua, fenced);
+        ``dead_after`` deliveries dead-letter a task instead (0: never)."""
+        args: list[str | int] = [wid, k.events, dead_after, self.keys.wakes, k.queue, *tokens]
+        return script(S.STOP, k.stop_keys(wid), args)
 
     def _parse(self, pid: str) -> tuple[str, str, str]:
         parts = split_process_id(v.name(pid, "process_id"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -155,3 +156,30 @@ def test_a_dequeue_whose_reply_comes_after_the_clock_ran_out_takes_nothing() -> 
         op.send([[], -1, "t", 1])
     assert c.worker.held == {}
     assert [type(e) for e in events] == [Cleanup, Failed]
+
+
+def test_a_dequeue_reply_teaches_when_the_next_delayed_task_is_due() -> None:
+    c, clock, _ = core()
+    started(c, "q", "r")
+    drive(c.dequeue("q"), [[[], 1500]])  # nothing to take; the next delayed one in 1.5 s
+    both = frozenset({"q", "r"})
+    assert c.due_in(both) == 1.5 and c.due_in(frozenset({"r"})) == float("inf")
+    clock.now += 1.0
+    assert c.due_in(both) == 0.5 and c.pop_due(both) == []
+    clock.now += 0.5
+    assert c.pop_due(both) == ["q"] and c.pop_due(both) == []  # once: the next take says more
+    drive(c.dequeue("q"), [[[], -1]])  # none left
+    assert c.due_in(both) == float("inf")
+
+
+def test_a_delay_is_checked_before_anything_is_sent() -> None:
+    c, _, _ = core()
+    for bad in ("1", -1, float("nan"), True):
+        with pytest.raises((TypeError, ValueError), match="delay"):
+            next(c.enqueue("q", "t", delay=bad))
+    with pytest.raises(ValueError, match="delay or at"):
+        next(c.enqueue("q", "t", delay=1, at=datetime.now()))
+    (schedule, _) = next(c.enqueue("q", "t", delay=timedelta(seconds=1.5)))  # type: ignore[misc]
+    argv = schedule.args[schedule.nkeys :]
+    assert schedule.script is not None and schedule.script.name == "schedule"
+    assert argv[3:6] == ("in", 1500, "") and argv[-1] == "t"  # ms from now, by Redis' clock

@@ -6,6 +6,7 @@ randomness and no threads of its own: the driver gives it a clock, an id source 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -71,6 +72,21 @@ class CoreBase:
             self.due.pop(queue, None)
         else:
             self.due[queue] = self.clock() + due_in_ms / 1000
+
+    def due_in(self, queues: frozenset[str]) -> float:
+        """Seconds until the earliest delayed task of these queues is due, as this instance
+        last learned (``_learn_due``); inf if none is known."""
+        soonest = min((t for q, t in list(self.due.items()) if q in queues), default=math.inf)
+        return soonest - self.clock()
+
+    def pop_due(self, queues: frozenset[str]) -> list[str]:
+        """The queues among these whose earliest delayed task is due now, forgetting those
+        times (the next dequeue reply tells the next ones)."""
+        now = self.clock()
+        fired = [q for q, t in list(self.due.items()) if t <= now and q in queues]
+        for q in fired:
+            self.due.pop(q, None)
+        return fired
 
     def _leave_step(self, k: QueueKeys, wid: str, dead_after: int) -> Call:
         """One bounded step of W leaving the queue (leave_queue.lua, atomic): W is fenced off

@@ -16,11 +16,14 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import validate as v
 from ..core.model import Process
 from ..drivers.base import jittered
+
+if TYPE_CHECKING:
+    from ..core import Core
 
 log = logging.getLogger("worqr_py.runtime")
 Handler = Callable[[Process], Any]
@@ -148,20 +151,16 @@ class RunnerBase:
             if count >= self.prefetch or (now is not None and now != stamp):
                 self.ready[queue] = now if now is not None else next(self.stamps)
 
-    def until_due(self, due: dict[str, float], interval: float) -> float:
+    def until_due(self, core: Core, interval: float) -> float:
         """How long an idle job waits: ``interval`` (the safety poll), or less, until the
-        earliest delayed task of its queues is due (``due``: the core's, queue -> clock time,
-        learned from each dequeue reply and poll)."""
-        soonest = min((t for q, t in list(due.items()) if q in self.queue_set), default=math.inf)
-        return max(0.0, min(interval, soonest - time.monotonic()))
+        earliest delayed task of its queues is due (as the core learned it from each dequeue
+        reply and poll)."""
+        return max(0.0, min(interval, core.due_in(self.queue_set)))
 
-    def fire_due(self, due: dict[str, float]) -> bool:
+    def fire_due(self, core: Core) -> bool:
         """Mark the queues whose earliest delayed task is due now (their dequeue promotes
-        it), forgetting those times (the dequeue reply tells the next). Whether any was."""
-        now = time.monotonic()
-        fired = [q for q, t in list(due.items()) if t <= now and q in self.queue_set]
-        for q in fired:
-            due.pop(q, None)
+        it). Whether any was."""
+        fired = core.pop_due(self.queue_set)
         if fired:
             self.mark(*fired)
         return bool(fired)

@@ -113,9 +113,9 @@ class AsyncRunner(RunnerBase):
             self.unsettled(exc)
 
     async def loop(self) -> None:
-        poll = self.w._core.options.poll_interval
-        max_deliveries = self.w._core.options.max_deliveries
-        due = self.w._core.due  # queue -> when its next delayed task is due
+        core = self.w._core
+        poll = core.options.poll_interval
+        max_deliveries = core.options.max_deliveries
         done: dict[str, list[str]] = {}  # finished, to be acked with the next take
         go, seen = True, self.sweeps  # take now (at the start, and after each batch)
         try:
@@ -125,10 +125,10 @@ class AsyncRunner(RunnerBase):
                 # idle job), a sweep (queues marked by a join, rejoin, or reconnect), or a
                 # failed worker (the take re-registers).
                 go = go or self.unclaim() or seen != self.sweeps or not self.w.alive
-                go = self.fire_due(due) or go  # a delayed task came due: take (promotes it)
+                go = self.fire_due(core) or go  # a delayed task came due: take (promotes it)
                 if not go:
-                    if not await self.wake.wait(self.until_due(due, poll)):
-                        if not self.fire_due(due):
+                    if not await self.wake.wait(self.until_due(core, poll)):
+                        if not self.fire_due(core):
                             await self.poll(poll)
                         go = True
                     continue

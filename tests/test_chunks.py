@@ -269,11 +269,10 @@ def test_a_zombies_late_stop_during_a_reclaim_returns_its_task_once(
     left = sorted(int(t) for t in r.hkeys(k.processes(dead.wid)))
     assert 0 < len(left) < dead.n
     zombie = left[:3] + left[-3:]
-    keys_stop = [k.tasks, k.returned, k.processes(dead.wid), k.deliveries, k.dead, k.locks]
-    keys_stop += [k.idle, k.workers]
+    keys_stop = k.stop_keys(dead.wid)
     for tok in zombie:
-        args = (dead.wid, k.events, 0, keys.wakes, "jobs", tok)
-        assert r.evalsha(scripts.STOP.sha, 8, *keys_stop, *args) == [1]
+        args = (dead.wid, k.events, 0, keys.wakes, "jobs", "", tok)
+        assert r.evalsha(scripts.STOP.sha, len(keys_stop), *keys_stop, *args) == [1]
     d.run(core_of(server.url, prefix)._deregister([dead.wid], Removal.REAP, 0))
     tasks = texts(r.lrange(k.tasks, 0, -1))
     assert sorted(tasks) == sorted(dead.task(t) for t in range(1, dead.n + 1))

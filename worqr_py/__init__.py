@@ -10,15 +10,19 @@ the Lua scripts, the key schema); ``drivers/`` does the I/O (``_async/`` is the 
 """
 
 from .core import Process
-from .core.model import Delayed
+from .core.model import DeadLetter, Delayed
 from .drivers import AsyncWorqr, Worqr
 from .errors import NotWorking, ScriptError, WorkerFailed, WorkerNotStarted, WorqrError
+from .runtime.retry import Retry, RetryLater
 
 __all__ = [
     "AsyncWorqr",
+    "DeadLetter",
     "Delayed",
     "NotWorking",
     "Process",
+    "Retry",
+    "RetryLater",
     "ScriptError",
     "WorkerFailed",
     "WorkerNotStarted",

@@ -18,11 +18,21 @@ Per queue, all in the hash slot of ``{E}`` (so one script per queue is Cluster-s
                            at score -1, "c<HSCAN cursor>". Returned newest first by ZPOPMAX;
                            gone when the leave is complete. Any caller resumes it.
     P:{E}:d        hash    "W.token" -> delivery count, only for tasks delivered more than once.
-    P:{E}:dead     list    dead letters (oldest first): tasks returned after max_deliveries.
+    P:{E}:dead     list    dead letters (oldest first): tasks returned after max_deliveries,
+                           or dead-lettered by the runtime after their last retry.
+    P:{E}:dr       hash    why a dead letter died: task -> {"deliveries", "at" (server ms),
+                           "error": {"type", "message", "traceback"}} of its latest copy
+                           dead-lettered with a reason (one without drops it); cleaned up by
+                           purge_dead and requeue_dead.
     P:{E}:u        hash    uniqueness locks: task -> "q" (queued), "r" (returned to the head;
                            its qn entry ends in ":u") or "W.token" (in process).
     P:{E}:z        zset    delayed tasks, scored by due time (server ms): "<id>:<n>:<u>:<task>"
                            (lua/include/delayed.lua); promoted to q when due, exactly once.
+    P:{E}:sched    hash    periodic schedules of the queue: name -> spec (JSON: task, every_ms
+                           or cron), as schedule() last set it.
+    P:{E}:sf       hash    their firing: name -> "<since ms>:<last fire ms>:<fires>" (server
+                           clock); a fire time is enqueued only if later than the last one,
+                           in the same script (periodic_fire.lua): once per fire time.
     P:{E}:i        zset    workers of the queue waiting for work (their runner is idle), scored by
                            when they began to wait (ms): each new task wakes the most recent.
     P:{E}:ev       channel pub/sub: "work:<n>", "cancel:<task>", "delete:", "dead:<task>".
@@ -43,6 +53,7 @@ Worker registry, all in the hash slot of ``{P}``::
                            of queues to promote (a hint: lowered by each delay, raised only
                            by the promoter, lua/hint.lua and rehint.lua).
     {P}:delayed:v  hash    queue -> version, bumped by each delay (rehint's compare).
+    {P}:schedules  set     queues that have (or had) periodic schedules: the runtime's list.
     {P}:sup        string  supervision turn: SET NX PX, one peer scans per interval
     {P}:wake:W     channel pub/sub: a queue name: a task there for W's runner (it waits on it).
                            The one name a script completes ({P}:wake: .. W): a channel has no
@@ -74,6 +85,9 @@ class QueueKeys:
     workers: str  # P:{E}:w
     deliveries: str  # P:{E}:d
     dead: str  # P:{E}:dead
+    dead_reasons: str  # P:{E}:dr
+    schedules: str  # P:{E}:sched
+    fired: str  # P:{E}:sf
     locks: str  # P:{E}:u
     idle: str  # P:{E}:i
     delayed: str  # P:{E}:z
@@ -111,6 +125,7 @@ class QueueKeys:
             self.locks,
             self.idle,
             self.workers,
+            self.dead_reasons,
         ]
 
     def retry_keys(self, worker_id: str) -> list[str]:
@@ -123,6 +138,7 @@ class QueueKeys:
             self.locks,
             self.idle,
             self.workers,
+            self.dead_reasons,
         ]
 
     def promote_keys(self) -> list[str]:
@@ -158,6 +174,11 @@ class Keys:
         return f"{{{self.prefix}}}:delayed:v"
 
     @property
+    def schedules(self) -> str:
+        """The registry of queues with periodic schedules (set)."""
+        return f"{{{self.prefix}}}:schedules"
+
+    @property
     def supervisor(self) -> str:
         return f"{{{self.prefix}}}:sup"
 
@@ -190,6 +211,9 @@ def _queue_keys(prefix: str, queue: str) -> QueueKeys:
         workers=f"{base}:w",
         deliveries=f"{base}:d",
         dead=f"{base}:dead",
+        dead_reasons=f"{base}:dr",
+        schedules=f"{base}:sched",
+        fired=f"{base}:sf",
         locks=f"{base}:u",
         done=f"{base}:done",
         done_listeners=f"{base}:dl",

@@ -104,6 +104,22 @@ class Delayed:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A dead letter, with why it died where that was recorded (else the fields are None): the
+    handler's exception (``error_type``, e.g. ``"ValueError"`` or ``"myapp.Timeout"``,
+    ``error_message``, ``traceback``), or a message given to ``dead_letter_process``
+    (``error_type`` ""); its ``deliveries`` then and when it died (``at``: seconds since the
+    epoch, Redis server clock). Copies of one task share the latest copy's record."""
+
+    task: str
+    error_type: str | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+    deliveries: int | None = None
+    at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Options:
     """Validated settings shared by both drivers (see ``Worqr`` for their meaning)."""
 

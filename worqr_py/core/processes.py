@@ -8,16 +8,16 @@ from typing import Any
 
 from ..errors import NotWorking, WorkerFailed
 from . import scripts as S
-from . import validate as v
-from .base import CoreBase
-from .calls import Call, Op, command, scored, script, texts, time_ms
+from .calls import Op, command, scored, script, texts, time_ms
 from .delayed import PROMOTE_CHUNK
-from .keys import QueueKeys, process_id, split_process_id
-from .model import Dead, Lost, Process, Reason
+from .keys import process_id
+from .model import Lost, Process, Reason
+from .returns import ReturnOps
 
 
-class ProcessOps(CoreBase):
-    """dequeue (optionally finishing first), finish_process(es), stop_process, pending work."""
+class ProcessOps(ReturnOps):
+    """dequeue (optionally finishing first), finish_process(es), pending work; the returns
+    (stop_process, dead_letter_process) are ReturnOps'."""
 
     def dequeue(
         self, queue: str, count: int = 1, finish: Sequence[str] = (), wake_one: bool = False
@@ -115,63 +115,6 @@ class ProcessOps(CoreBase):
             self._fail(Reason.REMOVED)
         return ok
 
-    def stop_process(self, process_id: str, delay: Any = None) -> Op[bool]:
-        """Return the process to the FRONT of its queue if still ours (stop.lua, fenced); a
-        task already delivered ``max_deliveries`` times goes to the dead-letter list instead
-        (a ``dead`` event). True if it was ours. With ``delay`` (seconds or a timedelta, > 0):
-        a retry later instead of next: it goes into the queue's delayed set, keeping its
-        delivery count, and to the front when due (retry.lua, fenced, atomic; then hint.lua)."""
-        queue, wid, token = self._parse(process_id)
-        when = v.when(delay, None)
-        w = self.worker
-        if self._started() != wid:
-            return False
-        if not self._check():
-            w.held.pop(process_id, None)
-            return False
-        k = self.keys.queue(queue)
-        if when is not None and when[1] > 0:
-            args: list[str | int] = [wid, k.events, self.options.dead_after, self.keys.wakes]
-            args += [queue, when[1], token]
-            reply, _ = yield [
-                script(S.RETRY, k.retry_keys(wid), args),
-                command("SADD", self.keys.queues, queue),
-            ]
-            if int(reply[0]) == 3:
-                yield self._hint(queue, int(reply[-1]))
-        else:
-            reply, _ = yield [
-                self._stop(k, wid, self.options.dead_after, [token]),
-                command("SADD", self.keys.queues, queue),  # a return may re-create the queue
-            ]
-        proc = w.held.pop(process_id, None)
-        outcome = int(reply[0]) if reply else 0
-        if outcome == 0 and proc is not None:
-            self.notify(Lost(proc))
-        if outcome == 2 and proc is not None:
-            self.notify(Dead(queue, proc.task))
-        return outcome > 0
-
-    def give_back(self, procs: Sequence[Process]) -> Op[int]:
-        """Return processes this worker took but will not run (a dequeue whose caller was
-        cancelled) to the FRONT of their queue as a graceful leave (never dead-lettered):
-        stop.lua, fenced, one call per queue. Returns how many went back."""
-        w = self.worker
-        by_queue: dict[str, list[str]] = {}
-        for p in procs:
-            queue, wid, token = self._parse(p.id)
-            if wid == w.id and w.held.pop(p.id, None) is not None:
-                by_queue.setdefault(queue, []).append(token)
-        calls = []
-        for queue, tokens in by_queue.items():
-            k = self.keys.queue(queue)
-            calls += [
-                self._stop(k, w.id or "", 0, tokens),
-                command("SADD", self.keys.queues, queue),
-            ]
-        replies: list[Any] = (yield calls)[0::2] if calls else []
-        return sum(int(x) == 1 for reply in replies for x in reply)
-
     def pending_work(self, only: str | Sequence[str] | None = None) -> Op[list[tuple[str, int]]]:
         """``(queue, length)`` for each queue this worker works on (or just ``only``, a queue
         or several) that has tasks, in one round trip: what a worker announces to itself on
@@ -225,18 +168,6 @@ class ProcessOps(CoreBase):
         if not calls:
             return 0
         return sum(int(x) for x in (yield calls))
-
-    def _stop(self, k: QueueKeys, wid: str, dead_after: int, tokens: Sequence[str]) -> Call:
-        """Return W's processes ``tokens`` to the front of the queue (stop.lua, fenced);
-        ``dead_after`` deliveries dead-letter a task instead (0: never)."""
-        args: list[str | int] = [wid, k.events, dead_after, self.keys.wakes, k.queue, *tokens]
-        return script(S.STOP, k.stop_keys(wid), args)
-
-    def _parse(self, pid: str) -> tuple[str, str, str]:
-        parts = split_process_id(v.name(pid, "process_id"))
-        if parts is None:
-            raise ValueError(f"process_id {pid!r} is not a worqr process id")
-        return parts
 
     def _mine(self, pid: str, queue: str) -> str | None:
         """The token of ``pid`` if it is this worker's process on ``queue``, else None."""

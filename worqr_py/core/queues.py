@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from .base import LIST_CHUNK, LOCK_CHUNK
 from .calls import Call, Op, command, hash_reply, script, text, texts
 from .delayed import DelayedOps
 from .keys import process_id
-from .model import Process
+from .model import DeadLetter, Process
 
 
 class QueueOps(DelayedOps):
@@ -130,6 +131,18 @@ class QueueOps(DelayedOps):
         crash or ``stop_process`` after ``max_deliveries`` deliveries."""
         return texts((yield command("LRANGE", self._queue(queue).dead, 0, -1)))
 
+    def get_dead(self, queue: str) -> Op[list[DeadLetter]]:
+        """The queue's dead letters, oldest first, each with why it died where recorded (the
+        handler's exception: type, message, traceback; its deliveries; when): one round trip,
+        LRANGE of the list and HGETALL of the reasons beside it."""
+        k = self._queue(queue)
+        tasks, reasons = yield [
+            command("LRANGE", k.dead, 0, -1),
+            command("HGETALL", k.dead_reasons),
+        ]
+        why = {task: json.loads(raw) for task, raw in hash_reply(reasons).items()}
+        return [dead_letter(t, why.get(t)) for t in texts(tasks)]
+
     def requeue_dead(self, queue: str, task: str | None = None) -> Op[int]:
         """Move dead letters (all, or the copies of ``task``) to the queue's TAIL as fresh
         tasks and PUBLISH work: requeue_dead.lua steps, each atomic and moving at most
@@ -140,7 +153,7 @@ class QueueOps(DelayedOps):
         which = ["all", ""] if task is None else ["one", v.task(task)]
 
         def step(offset: int) -> Call:
-            keys = [k.dead, k.tasks, k.idle, k.workers]
+            keys = [k.dead, k.tasks, k.idle, k.workers, k.dead_reasons]
             args: list[str | int] = [k.events, *which, offset, LIST_CHUNK, self.keys.wakes, queue]
             return script(S.REQUEUE_DEAD, keys, args)
 
@@ -155,7 +168,9 @@ class QueueOps(DelayedOps):
         which = ["all", ""] if task is None else ["one", v.task(task)]
         return (
             yield from _windows(
-                lambda offset, _: script(S.PURGE_DEAD, [k.dead], [*which, offset, LIST_CHUNK])
+                lambda offset, _: script(
+                    S.PURGE_DEAD, [k.dead, k.dead_reasons], [*which, offset, LIST_CHUNK]
+                )
             )
         )
 
@@ -200,6 +215,21 @@ class QueueOps(DelayedOps):
                 n = int(counts[k.queue].get(f"{wid}.{tok}", 1))
                 found.append(Process(process_id(k.queue, wid, tok), k.queue, t, n))
         return found
+
+
+def dead_letter(task: str, why: dict[str, Any] | None) -> DeadLetter:
+    """A DeadLetter from its task and its record in P:{E}:dr (None: no reason recorded)."""
+    if not why:
+        return DeadLetter(task)
+    error = why.get("error") or {}
+    return DeadLetter(
+        task,
+        error_type=error.get("type"),
+        error_message=error.get("message"),
+        traceback=error.get("traceback") or None,
+        deliveries=int(why["deliveries"]),
+        at=int(why["at"]) / 1000,
+    )
 
 
 def _windows(step: Callable[[int, int], Call], first: Any = None) -> Op[int]:

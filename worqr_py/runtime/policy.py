@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..core import validate as v
 from ..core.model import Process
 from ..drivers.base import jittered
+from .retry import Retry, RetryLater
 
 if TYPE_CHECKING:
     from ..core import Core
@@ -33,9 +34,12 @@ check of all the queues every ``poll_interval``), call ``handler(process)`` in
 ``concurrency`` threads (asyncio: tasks; a plain-function handler runs in a thread), finish
 the process when it returns (acked with the next take: one round trip per task; ``prefetch``
 tasks are taken at a time, held by this worker meanwhile), and put it back at the FRONT of
-its queue (logged) when it raises. On the first signal it takes no new work and gives
-in-flight handlers ``grace`` seconds, then ``fail_worker()`` returns what is left; a second
-signal stops at once.
+its queue (logged) when it raises, or, with ``retry=Retry(...)``, into its queue's delayed
+set for a retry after a backoff, and after the last retry into the dead-letter list with
+the exception recorded beside it (``get_dead``). A handler may ``raise
+RetryLater(seconds)``. On the first signal it takes no new work and gives in-flight
+handlers ``grace`` seconds, then ``fail_worker()`` returns what is left; a second signal
+stops at once.
 After a failure (heartbeat lost, Redis down) it re-registers with a new worker id, unless
 ``reregister=False``: then it stops."""
 SHUTDOWN_DOC = """Ask ``run()`` to stop as on SIGTERM (``force=True``: as on a second signal)."""
@@ -52,6 +56,7 @@ class RunnerBase:
         grace: float,
         reregister: bool,
         prefetch: int,
+        retry: Retry | None = None,
     ) -> None:
         names = [queues] if isinstance(queues, str) else queues
         if not isinstance(names, (list, tuple)) or not names:
@@ -69,6 +74,9 @@ class RunnerBase:
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
             raise ValueError(f"prefetch must be an int of at least 1, got {prefetch!r}")
         self.prefetch = prefetch
+        if retry is not None and not isinstance(retry, Retry):
+            raise TypeError(f"retry must be a Retry or None, not {type(retry).__name__}")
+        self.retry = retry
         self.signals = 0
         self.errors = 0  # takes that failed in a row while the worker stayed alive
         # The queues known or suspected to have work, in the order they take turns, each with
@@ -186,13 +194,37 @@ class RunnerBase:
         else:
             log.warning("stopping now")
 
-    def failed(self, p: Process, exc: BaseException, max_deliveries: int | None) -> None:
-        """Log a handler's exception with what happens to the task (stop_process follows)."""
-        if max_deliveries is not None and p.deliveries >= max_deliveries:
-            outcome = f"dead-lettered after {p.deliveries} deliveries"
+    def failed(
+        self, p: Process, exc: BaseException, max_deliveries: int | None
+    ) -> tuple[str, float]:
+        """What becomes of a task whose handler raised ``exc`` (logged), as ``(how, wait)``:
+        with a ``Retry`` policy, ``("retry", seconds)`` (its backoff, or a ``RetryLater``'s
+        own wait; ``max_deliveries`` does not apply) until try ``max + 1`` failed, then
+        ``("dead", 0)``. Without one: ``("later", seconds)`` for a ``RetryLater``, else
+        ``("front", 0)``, both dead-lettered by the return once ``max_deliveries`` is reached."""
+        if self.retry is not None:
+            if p.deliveries > self.retry.max:
+                how, wait = "dead", 0.0
+            elif isinstance(exc, RetryLater):
+                how, wait = "retry", exc.seconds
+            else:
+                how, wait = "retry", self.retry.delay(p.deliveries)
+        elif isinstance(exc, RetryLater):
+            how, wait = "later", exc.seconds
         else:
+            how, wait = "front", 0.0
+        capped = how in ("later", "front") and max_deliveries is not None
+        if how == "dead" or (capped and p.deliveries >= (max_deliveries or 0)):
+            outcome = f"dead-lettered after {p.deliveries} deliveries"
+        elif how == "front":
             outcome = f"returned to the front of {p.queue!r} (delivery {p.deliveries})"
-        log.error("handler failed on %r: %s", p.task, outcome, exc_info=exc)
+        else:
+            outcome = f"tried again in {wait:.3g} s (delivery {p.deliveries})"
+        if isinstance(exc, RetryLater) and not outcome.startswith("dead"):
+            log.info("handler asked to retry %r: %s", p.task, outcome)
+        else:
+            log.error("handler failed on %r: %s", p.task, outcome, exc_info=exc)
+        return how, wait
 
     @staticmethod
     def unsettled(exc: BaseException) -> None:

@@ -34,7 +34,7 @@
   just before it left: that task is not among those returned).
   KEYS[1]  P:{E}:q     KEYS[2] P:{E}:qn     KEYS[3] P:{E}:w     KEYS[4] P:{E}:p:W
   KEYS[5]  P:{E}:d     KEYS[6] P:{E}:dead   KEYS[7] P:{E}:u     KEYS[8] P:{E}:s:W (staging)
-  KEYS[9]  P:{E}:i     the waiting workers
+  KEYS[9]  P:{E}:i     the waiting workers     KEYS[10] P:{E}:dr (reasons of dead letters)
   ARGV[1]  W           ARGV[2] the queue's event channel
   ARGV[3]  max deliveries (0: never dead-letter; a graceful leave passes 0)
   ARGV[4]  CHUNK, the most processes one call handles
@@ -102,7 +102,7 @@ if done == 0 then
   if redis.call('EXISTS', KEYS[8]) == 0 and redis.call('HLEN', KEYS[4]) == 0 then done = 1 end
 end
 local back, died = give_back_many(KEYS[1], KEYS[2], KEYS[6], KEYS[5], KEYS[7], ARGV[1], toks,
-  tasks, tonumber(ARGV[3]), ARGV[2])
+  tasks, tonumber(ARGV[3]), ARGV[2], KEYS[10])
 wake(KEYS[9], KEYS[3], ARGV[2], back, ARGV[5], ARGV[6])
 if done == 1 and redis.call('LLEN', KEYS[1]) > back then
   wake_next(KEYS[9], KEYS[3], ARGV[5], ARGV[6])

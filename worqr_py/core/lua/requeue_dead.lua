@@ -12,7 +12,7 @@
   at the tail. Every dead letter (or copy) that was dead when it began and still is when it
   ends is moved, once; one dead-lettered after it began may stay.
   KEYS[1]  P:{E}:dead  KEYS[2] P:{E}:q     KEYS[3] P:{E}:i (one waiting runner woken per task)
-  KEYS[4]  P:{E}:w
+  KEYS[4]  P:{E}:w     KEYS[5] P:{E}:dr (the reasons of the moved tasks are dropped)
   ARGV[1]  the queue's event channel
   ARGV[2]  "all" to move every dead task, "one" to move only the copies of ARGV[3]
   ARGV[3]  the task, with "one"
@@ -44,6 +44,7 @@ else
 end
 for i = 1, #moved, 1000 do
   redis.call('RPUSH', KEYS[2], unpack(moved, i, math.min(i + 999, #moved)))
+  redis.call('HDEL', KEYS[5], unpack(moved, i, math.min(i + 999, #moved)))
 end
 wake(KEYS[3], KEYS[4], ARGV[1], #moved, ARGV[6], ARGV[7])
 return {#moved, nxt, done and 1 or 0}

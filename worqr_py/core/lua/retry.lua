@@ -4,10 +4,12 @@
   (include/delayed.lua). One already delivered max-deliveries times goes to the dead-letter
   list instead, as with stop. Atomic and fenced like stop: a token no longer W's is left alone.
   KEYS[1]  P:{E}:z     KEYS[2] P:{E}:p:W     KEYS[3] P:{E}:d     KEYS[4] P:{E}:dead
-  KEYS[5]  P:{E}:u     KEYS[6] P:{E}:i       KEYS[7] P:{E}:w
+  KEYS[5]  P:{E}:u     KEYS[6] P:{E}:i       KEYS[7] P:{E}:w     KEYS[8] P:{E}:dr
   ARGV[1]  W           ARGV[2] the queue's event channel      ARGV[3] max deliveries (0: never)
   ARGV[4]  the wake channel prefix           ARGV[5] the queue name
-  ARGV[6]  the delay in ms (> 0)             ARGV[7..] tokens
+  ARGV[6]  the delay in ms (> 0)
+  ARGV[7]  the reason recorded if a task is dead-lettered instead (JSON object, or "")
+  ARGV[8..] tokens
   Returns: {per token: 3 delayed, 2 dead-lettered, 0 not W's; ..., the due time in server ms}.
 ]]
 -- @include process
@@ -16,14 +18,15 @@
 local due = now_ms() + tonumber(ARGV[6])
 local max = tonumber(ARGV[3])
 local out, delayed = {}, 0
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   local tok = ARGV[i]
   local task = redis.call('HGET', KEYS[2], tok)
   if not task then
     out[#out + 1] = 0
   else
     redis.call('HDEL', KEYS[2], tok)
-    local n, uniq = returning(KEYS[4], KEYS[3], KEYS[5], ARGV[1], tok, task, max, ARGV[2])
+    local n, uniq = returning(KEYS[4], KEYS[3], KEYS[5], ARGV[1], tok, task, max, ARGV[2],
+      KEYS[8], ARGV[7])
     if not n then
       out[#out + 1] = 2
     else

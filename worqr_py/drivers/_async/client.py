@@ -15,10 +15,11 @@ import redis.asyncio as redis_flavour
 
 from ...core import Core, Options, Process, scripts
 from ...core.inspection import Snapshot
-from ...core.model import Delayed, Overview
+from ...core.model import DeadLetter, Delayed, Overview
 from ...runtime._async.owner import AsyncOwner
 from ...runtime._async.runner import AsyncRunner
 from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
+from ...runtime.retry import Retry
 from ..base import DONE_DOC, doc
 from ..connect import clients
 from .machinery import Machinery
@@ -164,6 +165,10 @@ class AsyncWorqr(Machinery):
     async def get_dead_tasks(self, queue: str) -> list[str]:
         return await self._run(self._core.get_dead_tasks(queue))
 
+    @doc(Core.get_dead)
+    async def get_dead(self, queue: str) -> list[DeadLetter]:
+        return await self._run(self._core.get_dead(queue))
+
     @doc(Core.requeue_dead)
     async def requeue_dead(self, queue: str, task: str | None = None) -> int:
         return await self._run(self._core.requeue_dead(queue, task))
@@ -224,9 +229,24 @@ class AsyncWorqr(Machinery):
 
     @doc(Core.stop_process)
     async def stop_process(
-        self, process_id: str, *, delay: float | timedelta | None = None
+        self,
+        process_id: str,
+        *,
+        delay: float | timedelta | None = None,
+        error: BaseException | str | None = None,
     ) -> bool:
-        return await self._run(self._core.stop_process(process_id, delay))
+        return await self._run(self._core.stop_process(process_id, delay, error))
+
+    @doc(Core.dead_letter_process)
+    async def dead_letter_process(
+        self, process_id: str, *, error: BaseException | str | None = None
+    ) -> bool:
+        return await self._run(self._core.dead_letter_process(process_id, error))
+
+    async def _retry_process(
+        self, process_id: str, *, delay: float, error: BaseException | None
+    ) -> bool:
+        return await self._run(self._core.retry_process(process_id, delay, error))
 
     @doc(Core.fail_worker)
     async def fail_worker(self, worker_id: str | None = None) -> int:
@@ -242,8 +262,11 @@ class AsyncWorqr(Machinery):
         grace: float = 30.0,
         reregister: bool = True,
         prefetch: int = 1,
+        retry: Retry | None = None,
     ) -> None:
-        self._runner = AsyncRunner(self, queues, handler, concurrency, grace, reregister, prefetch)
+        self._runner = AsyncRunner(
+            self, queues, handler, concurrency, grace, reregister, prefetch, retry
+        )
         try:
             await self._runner.run()
         finally:

@@ -17,10 +17,11 @@ import redis as redis_flavour
 
 from ...core import Core, Options, Process, scripts
 from ...core.inspection import Snapshot
-from ...core.model import Delayed, Overview
+from ...core.model import DeadLetter, Delayed, Overview
 from ...runtime._sync.owner import SyncOwner
 from ...runtime._sync.runner import SyncRunner
 from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
+from ...runtime.retry import Retry
 from ..base import DONE_DOC, doc
 from ..connect import clients
 from .machinery import Machinery
@@ -166,6 +167,10 @@ class Worqr(Machinery):
     def get_dead_tasks(self, queue: str) -> list[str]:
         return self._run(self._core.get_dead_tasks(queue))
 
+    @doc(Core.get_dead)
+    def get_dead(self, queue: str) -> list[DeadLetter]:
+        return self._run(self._core.get_dead(queue))
+
     @doc(Core.requeue_dead)
     def requeue_dead(self, queue: str, task: str | None = None) -> int:
         return self._run(self._core.requeue_dead(queue, task))
@@ -223,8 +228,23 @@ class Worqr(Machinery):
         return self._run(self._core.finish_process(process_id, result))
 
     @doc(Core.stop_process)
-    def stop_process(self, process_id: str, *, delay: float | timedelta | None = None) -> bool:
-        return self._run(self._core.stop_process(process_id, delay))
+    def stop_process(
+        self,
+        process_id: str,
+        *,
+        delay: float | timedelta | None = None,
+        error: BaseException | str | None = None,
+    ) -> bool:
+        return self._run(self._core.stop_process(process_id, delay, error))
+
+    @doc(Core.dead_letter_process)
+    def dead_letter_process(
+        self, process_id: str, *, error: BaseException | str | None = None
+    ) -> bool:
+        return self._run(self._core.dead_letter_process(process_id, error))
+
+    def _retry_process(self, process_id: str, *, delay: float, error: BaseException | None) -> bool:
+        return self._run(self._core.retry_process(process_id, delay, error))
 
     @doc(Core.fail_worker)
     def fail_worker(self, worker_id: str | None = None) -> int:
@@ -240,8 +260,11 @@ class Worqr(Machinery):
         grace: float = 30.0,
         reregister: bool = True,
         prefetch: int = 1,
+        retry: Retry | None = None,
     ) -> None:
-        self._runner = SyncRunner(self, queues, handler, concurrency, grace, reregister, prefetch)
+        self._runner = SyncRunner(
+            self, queues, handler, concurrency, grace, reregister, prefetch, retry
+        )
         try:
             self._runner.run()
         finally:

@@ -149,15 +149,22 @@ class AsyncRunner(RunnerBase):
         self, batch: list[Process], done: dict[str, list[str]], max_deliveries: int | None
     ) -> None:
         """Run the handler on each process of a batch: finished ones go to ``done`` (acked
-        with the next take), failed ones back to the front at once."""
+        with the next take), failed ones back at once: to the front, to the delayed set (a
+        retry later) or to the dead-letter list (``failed`` says which)."""
         for p in batch:
             if self.stop.is_set():
                 break  # prefetched, not started: fail_worker returns it to the front
             try:
                 await self.run_one(p)
             except Exception as exc:
-                self.failed(p, exc, max_deliveries)
-                await self.guard(self.w.stop_process, p.id)
+                how, wait = self.failed(p, exc, max_deliveries)
+                if how == "dead":
+                    settle = partial(self.w.dead_letter_process, error=exc)
+                elif how == "retry":
+                    settle = partial(self.w._retry_process, delay=wait, error=exc)
+                else:
+                    settle = partial(self.w.stop_process, delay=wait or None, error=exc)
+                await self.guard(settle, p.id)
             else:
                 done.setdefault(p.queue, []).append(p.id)
 

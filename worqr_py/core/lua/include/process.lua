@@ -50,11 +50,27 @@ local function done_channel(listeners, channel)
   return ''
 end
 
+-- Record why a task was dead-lettered, in P:{E}:dr (task -> JSON) beside the dead-letter
+-- list: reason is the JSON object the caller gave (a handler's exception), recorded with the
+-- delivery count and the server time (ms); '' (none) drops an earlier copy's record, so a
+-- dead letter never shows a reason that is not its own.
+local function record_dead(why, task, n, reason)
+  if reason == '' then
+    redis.call('HDEL', why, task)
+    return
+  end
+  local t = redis.call('TIME')
+  local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('HSET', why, task,
+    '{"deliveries":' .. n .. ',"at":' .. at .. ',"error":' .. reason .. '}')
+end
+
 -- The first half of returning W's process (token tok, task), which the caller has already
 -- removed from P:{E}:p:W: drop its delivery count entry and, after max deliveries (max > 0),
--- dead-letter it (its lock released, a dead event). Returns nil if it was dead-lettered, else
--- its delivery count and whether it holds its unique lock (the caller puts it back).
-local function returning(dead, d, u, w, tok, task, max, ev)
+-- dead-letter it (its lock released, a dead event, its reason recorded: record_dead).
+-- Returns nil if it was dead-lettered, else its delivery count and whether it holds its
+-- unique lock (the caller puts it back).
+local function returning(dead, d, u, w, tok, task, max, ev, why, reason)
   local f = w .. '.' .. tok
   local n = redis.call('HGET', d, f)
   if n then redis.call('HDEL', d, f) else n = 1 end
@@ -62,6 +78,7 @@ local function returning(dead, d, u, w, tok, task, max, ev)
   if max > 0 and tonumber(n) >= max then
     redis.call('RPUSH', dead, task)
     if uniq then redis.call('HDEL', u, task) end
+    record_dead(why, task, n, reason)
     redis.call('PUBLISH', ev, 'dead:' .. task)
     return nil
   end
@@ -70,9 +87,9 @@ end
 
 -- Give W's process (token tok, task) back: to the FRONT with its delivery count (a unique
 -- copy keeps its lock), or, after max deliveries (max > 0), to the dead-letter list (its
--- lock released). The caller has already removed it from P:{E}:p:W. Returns 1 front, 2 dead.
-local function give_back(q, qn, dead, d, u, w, tok, task, max, ev)
-  local n, uniq = returning(dead, d, u, w, tok, task, max, ev)
+-- lock released, reason recorded as by record_dead). The caller has already removed it from P:{E}:p:W. Returns 1 front, 2 dead.
+local function give_back(q, qn, dead, d, u, w, tok, task, max, ev, why, reason)
+  local n, uniq = returning(dead, d, u, w, tok, task, max, ev, why, reason)
   if not n then return 2 end
   redis.call('LPUSH', q, task)
   if uniq then
@@ -88,8 +105,9 @@ end
 -- goes to the FRONT, so the last given is delivered first). toks/tasks: parallel arrays; the
 -- caller has already removed them from P:{E}:p:W. As give_back per process, but with one
 -- HMGET/HDEL of the delivery counts, one HMGET of the locks (when any exist) and one LPUSH
--- per 1,000 tasks. Returns the number back at the front and the dead-lettered tasks.
-local function give_back_many(q, qn, dead, d, u, w, toks, tasks, max, ev)
+-- per 1,000 tasks; a task dead-lettered here has no reason (why: its record dropped).
+-- Returns the number back at the front and the dead-lettered tasks.
+local function give_back_many(q, qn, dead, d, u, w, toks, tasks, max, ev, why)
   local k = #toks
   if k == 0 then return 0, {} end
   local fields, counts, locks = {}, {}, {}
@@ -111,6 +129,7 @@ local function give_back_many(q, qn, dead, d, u, w, toks, tasks, max, ev)
     if max > 0 and tonumber(n) >= max then
       redis.call('RPUSH', dead, tasks[i])
       if uniq then redis.call('HDEL', u, tasks[i]) end
+      record_dead(why, tasks[i], n, '')
       redis.call('PUBLISH', ev, 'dead:' .. tasks[i])
       died[#died + 1] = tasks[i]
     else

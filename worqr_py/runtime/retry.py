@@ -1,0 +1,73 @@
+"""Retries in the runtime: the ``Retry`` policy given to ``run(..., retry=...)`` and the
+``RetryLater`` exception a handler raises to be tried again later. Pure: no I/O."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class RetryLater(Exception):
+    """Raise it in a handler to have the task tried again in ``seconds`` (> 0): the process
+    goes into its queue's delayed set (keeping its delivery count), and to the FRONT of the
+    queue when due. It counts as a failed try: with a ``Retry`` policy, a task past its
+    ``max`` retries is dead-lettered (the message recorded) instead."""
+
+    def __init__(self, seconds: float, message: str = "") -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise TypeError(f"seconds must be a number, not {type(seconds).__name__}")
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"seconds must be a finite number > 0, got {seconds!r}")
+        super().__init__(message or f"retry in {seconds:g} s")
+        self.seconds = float(seconds)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How the runtime retries a task whose handler raised: up to ``max`` retries (so
+    ``max + 1`` tries in all), each ``delay(attempt)`` seconds after the failure; after the
+    last, the task goes to the dead-letter list with the exception recorded beside it.
+
+    ``backoff``: the waits in seconds, one per retry (``[1, 5, 30]``; the last one repeats
+    if ``max`` is larger), or None for exponential backoff: ``base * 2 ** (attempt - 1)``
+    seconds, at most ``cap``, with "equal jitter" (a random half of it added to the other
+    half, so retries of many tasks that failed together spread out but never come at once).
+    ``jitter=False`` makes it exact. Tries are counted by the task's deliveries, so a
+    delivery to a worker that died counts too."""
+
+    max: int = 3
+    backoff: Sequence[float] | None = None
+    base: float = 1.0
+    cap: float = 300.0
+    jitter: bool = True
+    _waits: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max, bool) or not isinstance(self.max, int) or self.max < 0:
+            raise ValueError(f"max must be an int >= 0, got {self.max!r}")
+        waits: tuple[float, ...] = ()
+        if self.backoff is not None:
+            if isinstance(self.backoff, (str, bytes)) or not isinstance(self.backoff, Sequence):
+                raise TypeError("backoff must be a list of seconds or None")
+            if not self.backoff:
+                raise ValueError("backoff must not be empty (None: exponential)")
+            waits = tuple(_positive(x, "backoff") for x in self.backoff)
+        object.__setattr__(self, "_waits", waits)
+        _positive(self.base, "base")
+        _positive(self.cap, "cap")
+
+    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before retry number ``attempt`` (1 = the first retry)."""
+        if self._waits:
+            return self._waits[min(attempt, len(self._waits)) - 1]
+        full = min(self.cap, self.base * 2 ** min(attempt - 1, 64))
+        return full / 2 + full / 2 * rand() if self.jitter else float(full)
+
+
+def _positive(x: Any, arg: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{arg} must hold finite numbers of seconds > 0, got {x!r}")
+    return float(x)

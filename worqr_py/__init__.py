@@ -11,6 +11,7 @@ the Lua scripts, the key schema); ``drivers/`` does the I/O (``_async/`` is the 
 
 from .core import Process
 from .core.model import DeadLetter, Delayed
+from .core.periodic import Schedule
 from .drivers import AsyncWorqr, Worqr
 from .errors import NotWorking, ScriptError, WorkerFailed, WorkerNotStarted, WorqrError
 from .runtime.retry import Retry, RetryLater
@@ -23,6 +24,7 @@ __all__ = [
     "Process",
     "Retry",
     "RetryLater",
+    "Schedule",
     "ScriptError",
     "WorkerFailed",
     "WorkerNotStarted",

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from .inspection import StateOps
 from .model import Options, Process, WorkerState
+from .periodic import PeriodicOps
 from .processes import ProcessOps
 from .workers import WorkerOps
 
 __all__ = ["Core", "Options", "Process", "WorkerState"]
 
 
-class Core(StateOps, WorkerOps, ProcessOps):
+class Core(StateOps, WorkerOps, ProcessOps, PeriodicOps):
     """All operations of one Worqr instance, over its options, keys and worker state."""

@@ -27,7 +27,7 @@ class DelayedOps(CoreBase):
     """schedule (``enqueue`` with ``delay``/``at``), get_delayed, count_delayed,
     cancel_delayed, promote_due; and what this instance learned of its queues' due times."""
 
-    def schedule(
+    def enqueue_delayed(
         self, queue: str, task: str | list[str], when: tuple[str, int], unique: bool = False
     ) -> Op[int | bool]:
         """Delay the task(s) (schedule.lua, atomic, retry-safe), then note the queue in the

@@ -30,9 +30,9 @@ Per queue, all in the hash slot of ``{E}`` (so one script per queue is Cluster-s
                            (lua/include/delayed.lua); promoted to q when due, exactly once.
     P:{E}:sched    hash    periodic schedules of the queue: name -> spec (JSON: task, every_ms
                            or cron), as schedule() last set it.
-    P:{E}:sf       hash    their firing: name -> "<since ms>:<last fire ms>:<fires>" (server
-                           clock); a fire time is enqueued only if later than the last one,
-                           in the same script (periodic_fire.lua): once per fire time.
+    P:{E}:sf       hash    their firing: name -> "<since ms>:<last fire ms>:<fires>:<W>" (server
+                           clock; W fired last); a fire time is enqueued only if later than
+                           the last one, in the same script (periodic_fire.lua): once each.
     P:{E}:i        zset    workers of the queue waiting for work (their runner is idle), scored by
                            when they began to wait (ms): each new task wakes the most recent.
     P:{E}:ev       channel pub/sub: "work:<n>", "cancel:<task>", "delete:", "dead:<task>".

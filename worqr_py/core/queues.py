@@ -36,7 +36,7 @@ class QueueOps(DelayedOps):
             raise TypeError(f"unique must be a bool, not {type(unique).__name__}")
         when = v.when(delay, at)
         if when is not None:
-            return (yield from self.schedule(queue, task, when, unique))
+            return (yield from self.enqueue_delayed(queue, task, when, unique))
         if unique:
             return (yield from self.enqueue_unique(queue, task))  # type: ignore[arg-type]
         return (yield from self.enqueue_many(queue, task))
@@ -115,10 +115,11 @@ class QueueOps(DelayedOps):
     def delete_queue(self, queue: str) -> Op[None]:
         """Drop the queued tasks and PUBLISH ``delete`` (delete.lua's first call, atomic, in
         one pipeline with unlisting the queue from ``get_queues``), then release the dropped
-        unique tasks' locks in further delete.lua calls of ``LOCK_CHUNK`` locks each.
-        Processes in flight are left to their workers."""
+        unique tasks' locks in further delete.lua calls of ``LOCK_CHUNK`` locks each. Its
+        delayed tasks and periodic schedules go too; processes in flight are left to their
+        workers, dead letters stay."""
         k = self._queue(queue)
-        keys = [k.tasks, k.returned, k.locks, k.delayed]
+        keys = [k.tasks, k.returned, k.locks, k.delayed, k.schedules, k.fired]
         _, (_, cursor) = yield [
             command("SREM", self.keys.queues, queue),
             script(S.DELETE, keys, [k.events, "", LOCK_CHUNK]),

@@ -62,6 +62,9 @@ PROMOTE = _load("promote")
 DUE_QUEUES = _load("due_queues")
 REHINT = _load("rehint")
 CANCEL_DELAYED = _load("cancel_delayed")
+PERIODIC_SET = _load("periodic_set")
+PERIODIC_FIRE = _load("periodic_fire")
+UNSCHEDULE = _load("unschedule")
 
 ALL: tuple[Script, ...] = (
     ENQUEUE,
@@ -88,4 +91,7 @@ ALL: tuple[Script, ...] = (
     DUE_QUEUES,
     REHINT,
     CANCEL_DELAYED,
+    PERIODIC_SET,
+    PERIODIC_FIRE,
+    UNSCHEDULE,
 )

@@ -236,6 +236,20 @@ class RunnerBase:
         )
 
     @staticmethod
+    def until_fire(next_in: float, poll: float) -> float:
+        """How long the schedule job sleeps: until the next fire time (a ms late, so the
+        server's clock has reached it), at most ``poll``."""
+        return max(0.001, min(poll, next_in + 0.001))
+
+    @staticmethod
+    def fire_failed(exc: BaseException) -> None:
+        log.warning(
+            "could not fire the periodic schedules (%s: %s); trying again on the next poll",
+            type(exc).__name__,
+            exc,
+        )
+
+    @staticmethod
     def poll_failed(exc: BaseException) -> None:
         log.warning(
             "could not check the queues for work (%s: %s); trying again on the next poll",

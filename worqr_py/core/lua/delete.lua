@@ -1,9 +1,9 @@
 --[[ delete: drop a queue's queued tasks and tell the workers (first call), then release the
   uniqueness locks of the dropped unique tasks in bounded calls. The caller repeats it with
   the cursor it answered until that is "0". Atomic per call, not as a whole.
-  The first call (ARGV[2] empty) counts the queue, UNLINKs it, its delivery counts and its
-  delayed tasks (O(1)
-  for Redis' main thread: the lists are freed in the background) and PUBLISHes delete. Each
+  The first call (ARGV[2] empty) counts the queue, UNLINKs it, its delivery counts, its
+  delayed tasks and its periodic schedules (O(1) for Redis' main thread: the lists are freed
+  in the background) and PUBLISHes delete. Each
   call then does one HSCAN of the lock hash (COUNT CHUNK) and drops the locks held by queued
   ("q"), returned ("r") or delayed ("z") copies; locks of copies in process are kept.
   Processes in flight are left to their workers; one that is returned later re-creates the
@@ -13,6 +13,7 @@
   whose calls stop half-way leaves locks of dropped tasks, which refuse their unique
   enqueue: calling delete_queue again releases them.
   KEYS[1]  P:{E}:q     KEYS[2] P:{E}:qn     KEYS[3] P:{E}:u     KEYS[4] P:{E}:z
+  KEYS[5]  P:{E}:sched KEYS[6] P:{E}:sf     (the queue's periodic schedules go too)
   ARGV[1]  the queue's event channel
   ARGV[2]  "" on the first call, then the HSCAN cursor the previous call answered
   ARGV[3]  CHUNK (HSCAN COUNT)
@@ -23,7 +24,7 @@ local n = 0
 local cursor = ARGV[2]
 if cursor == '' then
   n = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[4])
-  redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[4])
+  redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6])
   redis.call('PUBLISH', ARGV[1], 'delete:')
   cursor = '0'
 end

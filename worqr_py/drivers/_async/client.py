@@ -16,6 +16,7 @@ import redis.asyncio as redis_flavour
 from ...core import Core, Options, Process, scripts
 from ...core.inspection import Snapshot
 from ...core.model import DeadLetter, Delayed, Overview
+from ...core.periodic import Schedule
 from ...runtime._async.owner import AsyncOwner
 from ...runtime._async.runner import AsyncRunner
 from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
@@ -164,6 +165,26 @@ class AsyncWorqr(Machinery):
     @doc(Core.get_dead_tasks)
     async def get_dead_tasks(self, queue: str) -> list[str]:
         return await self._run(self._core.get_dead_tasks(queue))
+
+    @doc(Core.schedule)
+    async def schedule(
+        self,
+        queue: str,
+        task: str,
+        *,
+        every: float | timedelta | None = None,
+        cron: str | None = None,
+        name: str | None = None,
+    ) -> bool:
+        return await self._run(self._core.schedule(queue, task, every, cron, name))
+
+    @doc(Core.unschedule)
+    async def unschedule(self, queue: str, name: str) -> bool:
+        return await self._run(self._core.unschedule(queue, name))
+
+    @doc(Core.get_schedules)
+    async def get_schedules(self, queue: str | None = None) -> list[Schedule]:
+        return await self._run(self._core.get_schedules(queue))
 
     @doc(Core.get_dead)
     async def get_dead(self, queue: str) -> list[DeadLetter]:

@@ -18,6 +18,7 @@ import redis as redis_flavour
 from ...core import Core, Options, Process, scripts
 from ...core.inspection import Snapshot
 from ...core.model import DeadLetter, Delayed, Overview
+from ...core.periodic import Schedule
 from ...runtime._sync.owner import SyncOwner
 from ...runtime._sync.runner import SyncRunner
 from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
@@ -166,6 +167,26 @@ class Worqr(Machinery):
     @doc(Core.get_dead_tasks)
     def get_dead_tasks(self, queue: str) -> list[str]:
         return self._run(self._core.get_dead_tasks(queue))
+
+    @doc(Core.schedule)
+    def schedule(
+        self,
+        queue: str,
+        task: str,
+        *,
+        every: float | timedelta | None = None,
+        cron: str | None = None,
+        name: str | None = None,
+    ) -> bool:
+        return self._run(self._core.schedule(queue, task, every, cron, name))
+
+    @doc(Core.unschedule)
+    def unschedule(self, queue: str, name: str) -> bool:
+        return self._run(self._core.unschedule(queue, name))
+
+    @doc(Core.get_schedules)
+    def get_schedules(self, queue: str | None = None) -> list[Schedule]:
+        return self._run(self._core.get_schedules(queue))
 
     @doc(Core.get_dead)
     def get_dead(self, queue: str) -> list[DeadLetter]:

@@ -47,6 +47,7 @@ class AsyncRunner(RunnerBase):
         try:
             await self.start()
             jobs = [start(self.loop, f"worqr-run-{i}") for i in range(self.concurrency)]
+            jobs.append(start(self.fire_loop, "worqr-schedules"))
             with signal_handlers(self.on_signal):
                 await until_set(self.stop)  # signals get through (sync: bounded waits)
                 await wait_all(jobs, self.grace, self.force)
@@ -144,6 +145,21 @@ class AsyncRunner(RunnerBase):
                 go = True  # ack with the next take, which may find more
         finally:
             await self.flush(done)
+
+    async def fire_loop(self) -> None:
+        """Fire the periodic schedules while this worker lives: enqueue what is due (each
+        fire time once, whoever else fires), then sleep until the next fire time, or the
+        poll interval (a schedule set meanwhile is seen by then, and fired late if due)."""
+        core = self.w._core
+        poll = core.options.poll_interval
+        while not self.stop.is_set():
+            wait = poll
+            if self.joined():
+                try:
+                    wait = self.until_fire(await self.w._run(core.fire_schedules()), poll)
+                except (WorqrError, RedisError) as exc:
+                    self.fire_failed(exc)
+            await self.stop.wait(wait)
 
     async def handle(
         self, batch: list[Process], done: dict[str, list[str]], max_deliveries: int | None

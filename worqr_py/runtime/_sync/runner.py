@@ -49,6 +49,7 @@ class SyncRunner(RunnerBase):
         try:
             self.start()
             jobs = [start(self.loop, f"worqr-run-{i}") for i in range(self.concurrency)]
+            jobs.append(start(self.fire_loop, "worqr-schedules"))
             with signal_handlers(self.on_signal):
                 until_set(self.stop)  # signals get through (sync: bounded waits)
                 wait_all(jobs, self.grace, self.force)
@@ -146,6 +147,21 @@ class SyncRunner(RunnerBase):
                 go = True  # ack with the next take, which may find more
         finally:
             self.flush(done)
+
+    def fire_loop(self) -> None:
+        """Fire the periodic schedules while this worker lives: enqueue what is due (each
+        fire time once, whoever else fires), then sleep until the next fire time, or the
+        poll interval (a schedule set meanwhile is seen by then, and fired late if due)."""
+        core = self.w._core
+        poll = core.options.poll_interval
+        while not self.stop.is_set():
+            wait = poll
+            if self.joined():
+                try:
+                    wait = self.until_fire(self.w._run(core.fire_schedules()), poll)
+                except (WorqrError, RedisError) as exc:
+                    self.fire_failed(exc)
+            self.stop.wait(wait)
 
     def handle(
         self, batch: list[Process], done: dict[str, list[str]], max_deliveries: int | None

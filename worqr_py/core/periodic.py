@@ -123,7 +123,9 @@ class PeriodicOps(CoreBase):
         another spec replaces it. True if it was created or changed."""
         k = self._queue(queue)
         spec = spec_json(v.task(task), every, cron)
-        key = v.name(task if name is None else name, "name")
+        key = v.name(
+            task if name is None else name, "name" if name is not None else "name (the task)"
+        )
         reply, _ = yield [
             script(S.PERIODIC_SET, [k.schedules, k.fired], [key, spec]),
             command("SADD", self.keys.schedules, queue),

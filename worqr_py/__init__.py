@@ -31,4 +31,4 @@ __all__ = [
     "Worqr",
     "WorqrError",
 ]
-__version__ = "0.4.0"
+__version__ = "0.5.0"

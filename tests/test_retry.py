@@ -77,12 +77,18 @@ def test_bad_retry_arguments_raise_naming_the_argument(
 
 @pytest.mark.parametrize(
     ("seconds", "error"),
-    [(0, ValueError), (-1, ValueError), (math.inf, ValueError), ("x", TypeError), (True, TypeError)],
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (math.inf, ValueError),
+        ("x", TypeError),
+        (True, TypeError),
+    ],
 )
 def test_retry_later_wants_a_finite_number_of_seconds_above_zero(
     seconds: Any, error: type[Exception]
 ) -> None:
-    with pytest.raises(error, match="^seconds must"):
+    with pytest.raises(error, match=r"^seconds must"):
         RetryLater(seconds)
     later = RetryLater(0.2)
     assert (later.seconds, str(later)) == (0.2, "retry in 0.2 s")
@@ -95,7 +101,7 @@ def test_run_refuses_a_retry_that_is_not_a_retry_and_writes_nothing(
     w = make(**FAST)
     w.enqueue("other", "x")  # the prefix's keys before
     before = {k: r.type(k) for k in keys_of(r, prefix)}
-    with pytest.raises(TypeError, match="^retry must be a Retry"):
+    with pytest.raises(TypeError, match=r"^retry must be a Retry"):
         w.run("q", lambda p: None, retry="x")
     assert {k: r.type(k) for k in keys_of(r, prefix)} == before
     assert not w.alive
@@ -257,7 +263,7 @@ def test_a_dead_letter_never_shows_a_stale_reason(make: Any, r: Any, prefix: str
     assert w.requeue_dead("q") == 3
     assert w.get_tasks("q") == ["t"] * 3
 
-    w.purge_dead("q")
+    w.enqueue("q", ["a", "b"])
     for task in ("t", "t", "t", "a", "b"):  # the three requeued copies first
         assert w.stop_process(w.dequeue("q").id, error=f"why {task}") is True
     assert [d.error_message for d in w.get_dead("q")] == ["why t"] * 3 + ["why a", "why b"]
@@ -327,3 +333,47 @@ def test_a_retried_task_held_by_a_killed_worker_goes_to_the_front_and_is_finishe
     assert r.lrange(log, 0, -1) == holding  # the holder's tries: 1 failed, 2 killed
     gone(w)
     r.delete(log)
+
+
+# ---- review fixes -------------------------------------------------------------------------------
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no str for you")
+
+
+def test_policy_arguments_of_the_wrong_type_raise_type_errors_and_a_policy_is_hashable() -> None:
+    with pytest.raises(TypeError, match=r"^base must be seconds"):
+        Retry(base="1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^backoff must be seconds"):
+        Retry(backoff=["a"])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match=r"^attempt"):
+        Retry(backoff=[1]).delay(0)
+    assert hash(Retry(backoff=[1, 2])) == hash(Retry(backoff=(1, 2)))
+
+
+def test_an_exception_that_cannot_be_shown_is_still_retried_then_dead_lettered(
+    make: Any, r: Any
+) -> None:
+    """A handler's exception whose ``__str__`` raises must not stop the runner's job: the
+    task is retried and dead-lettered with a placeholder, and the next task still runs."""
+    w = make(**FAST)
+    h = Tries(r, lambda p: Unprintable() if p.task == "bad" else None)
+    w.enqueue("q", ["bad"])
+    with running(w, "q", h, retry=Retry(max=1, backoff=[0.05])):
+        (d,) = wait_for(lambda: w.get_dead("q"), SOON, "the dead letter")
+        w.enqueue("q", "next")
+        wait_for(lambda: ("next", 1) in [(t, n) for t, n, _ in h.log], SOON, "the next task")
+    assert d.error_type == "tests.test_retry.Unprintable" and d.deliveries == 2
+    assert d.error_message == "<unprintable Unprintable: RuntimeError>"
+
+
+def test_run_warns_when_max_deliveries_would_cut_the_retries_short(
+    make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    w = make(**FAST, max_deliveries=3)
+    with (
+        caplog.at_level("WARNING", logger="worqr_py.runtime"),
+        running(w, "q", lambda p: None, retry=Retry(max=2)),
+    ):
+        pass
+    assert any("max_deliveries=3 is not above Retry(max=2)" in m for m in caplog.messages)

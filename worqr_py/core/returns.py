@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import scripts as S
@@ -28,8 +28,9 @@ def error_reason(error: BaseException | str | None) -> str:
         kind = type(error).__qualname__
         if type(error).__module__ not in ("builtins", "__main__"):
             kind = f"{type(error).__module__}.{kind}"
-        message = str(error)
-        tb = "".join(traceback.format_exception(error)) if error.__traceback__ else ""
+        message, tb = _safely(str, error), ""
+        if error.__traceback__ is not None:
+            tb = _safely(lambda e: "".join(traceback.format_exception(e)), error)
     elif isinstance(error, str):
         kind, message, tb = "", error, ""
     else:
@@ -40,6 +41,15 @@ def error_reason(error: BaseException | str | None) -> str:
         "traceback": tb[-TRACEBACK_CHARS:],
     }
     return json.dumps(reason, separators=(",", ":"))
+
+
+def _safely(show: Callable[[BaseException], str], error: BaseException) -> str:
+    """``show(error)``, or a placeholder if the exception cannot be shown (a ``__str__`` that
+    raises must not stop the return of its task)."""
+    try:
+        return show(error)
+    except Exception as exc:
+        return f"<unprintable {type(error).__name__}: {type(exc).__name__}>"
 
 
 class ReturnOps(CoreBase):

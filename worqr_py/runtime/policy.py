@@ -187,6 +187,21 @@ class RunnerBase:
         """Seconds to wait before re-registering again: exponential with full jitter."""
         return jittered(attempt, 0.05, 5.0)
 
+    def check_limits(self, max_deliveries: int | None) -> None:
+        """Warn when a crash can dead-letter a task before its retries are used up: a peer
+        that reclaims a dead worker's task counts it against ``max_deliveries`` (it cannot
+        know this runner's policy)."""
+        retry = self.retry
+        if retry is not None and max_deliveries is not None and max_deliveries <= retry.max + 1:
+            log.warning(
+                "max_deliveries=%d is not above Retry(max=%d) + 1: a task whose worker "
+                "crashes on delivery %d or later is dead-lettered before its retries are "
+                "used up; raise max_deliveries (or set None) to leave the count to the policy",
+                max_deliveries,
+                retry.max,
+                max_deliveries,
+            )
+
     def signalled(self) -> None:
         self.signals += 1
         if self.signals == 1:

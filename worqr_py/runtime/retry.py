@@ -55,12 +55,15 @@ class Retry:
             if not self.backoff:
                 raise ValueError("backoff must not be empty (None: exponential)")
             waits = tuple(_positive(x, "backoff") for x in self.backoff)
+            object.__setattr__(self, "backoff", waits)  # a tuple: the policy stays hashable
         object.__setattr__(self, "_waits", waits)
         _positive(self.base, "base")
         _positive(self.cap, "cap")
 
     def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry number ``attempt`` (1 = the first retry)."""
+        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+            raise ValueError(f"attempt must be an int >= 1, got {attempt!r}")
         if self._waits:
             return self._waits[min(attempt, len(self._waits)) - 1]
         full = min(self.cap, self.base * 2 ** min(attempt - 1, 64))
@@ -68,6 +71,9 @@ class Retry:
 
 
 def _positive(x: Any, arg: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{arg} must hold finite numbers of seconds > 0, got {x!r}")
+    """A finite number of seconds > 0 (``arg`` names it in the error)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"{arg} must be seconds (a number), not {type(x).__name__}")
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{arg} must be a finite number of seconds > 0, got {x!r}")
     return float(x)

@@ -25,7 +25,7 @@ from ..core.redact import redact, redact_url
 from ..drivers._sync.client import Worqr
 from ..errors import WorqrError
 from .render import render
-from .views import delayed_lines, enqueue_later, one_line, view
+from .views import dead_line, delayed_lines, enqueue_later, one_line, view
 from .when import duration_option, instant_option, server_now
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -333,7 +333,7 @@ def delete(s: Settings, queue: str) -> None:
 @click.option("--task", default=None, help="Only the copies of this task.")
 @settings
 def dead(s: Settings, queue: str, requeue: bool, purge: bool, task: str | None) -> None:
-    """List QUEUE's dead letters (tasks returned after max_deliveries), or requeue/purge them."""
+    """List QUEUE's dead letters (with why each died, where recorded), or requeue/purge them."""
     if requeue and purge:
         raise click.ClickException("choose --requeue or --purge, not both")
     with s.client() as w:
@@ -342,8 +342,8 @@ def dead(s: Settings, queue: str, requeue: bool, purge: bool, task: str | None) 
         elif purge:
             click.echo(f"purged {w.purge_dead(queue, task)}")
         else:
-            for t in w.get_dead_tasks(queue):
-                click.echo(one_line(t))
+            for d in w.get_dead(queue):
+                click.echo(dead_line(d))
 
 
 @main.command()

@@ -1,5 +1,6 @@
 """What the ``worqr`` command prints: tasks one per line, delayed tasks with their due
-times, what a delayed enqueue did, and the queues and workers of an overview as rich tables."""
+times, dead letters with why they died, what a delayed enqueue did, and the queues and
+workers of an overview as rich tables."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import datetime
 from rich.console import Group
 from rich.table import Table
 
-from ..core.model import Delayed, Overview
+from ..core.model import DeadLetter, Delayed, Overview
 from ..drivers._sync.client import Worqr
 from .when import instant_ms, iso_utc, server_now, until
 
@@ -30,6 +31,29 @@ def delayed_lines(delayed: list[Delayed], now: float) -> list[str]:
         f"{one_line(d.task)}"
         for d in sorted(delayed, key=lambda d: d.due)
     ]
+
+
+REASON_CHARS = 300  # of an error message shown on a dead letter's line
+
+
+def dead_line(d: DeadLetter) -> str:
+    """A dead letter as one line: the task (as ``one_line`` prints it), then, where its
+    reason was recorded, ``ValueError: boom 7  (3 deliveries, <when it died, ISO 8601 UTC>)``
+    (a message given to ``dead_letter_process`` has no type; a long or multi-line message
+    is cut and escaped, so it stays one line). With no reason: the task alone."""
+    why = ": ".join(x for x in (d.error_type, d.error_message) if x)
+    if not why.isprintable():
+        why = repr(why)[1:-1]
+    if len(why) > REASON_CHARS:
+        why = why[: REASON_CHARS - 3] + "..."
+    when = []
+    if d.deliveries is not None:
+        when.append(f"{d.deliveries} deliver{'y' if d.deliveries == 1 else 'ies'}")
+    if d.at is not None:
+        when.append(iso_utc(d.at))
+    return "  ".join(
+        x for x in (one_line(d.task), why, f"({', '.join(when)})" if when else "") if x
+    )
 
 
 def enqueue_later(

@@ -43,6 +43,7 @@ class AsyncRunner(RunnerBase):
 
     async def run(self) -> None:
         self.w.events.on("failed", self.on_failed)
+        self.check_limits(self.w._core.options.max_deliveries)
         jobs: list[Job] = []
         try:
             await self.start()

@@ -45,6 +45,7 @@ class SyncRunner(RunnerBase):
 
     def run(self) -> None:
         self.w.events.on("failed", self.on_failed)
+        self.check_limits(self.w._core.options.max_deliveries)
         jobs: list[Job] = []
         try:
             self.start()

@@ -24,6 +24,8 @@ from ..core.model import Process, Reason
 from ..core.redact import redact, redact_url
 from ..drivers._sync.client import Worqr
 from ..errors import WorqrError
+from ..runtime.retry import Retry
+from .cli_schedules import retry_options, retry_text, schedules
 from .render import render
 from .views import dead_line, delayed_lines, enqueue_later, one_line, view
 from .when import duration_option, instant_option, server_now
@@ -59,7 +61,7 @@ class Cli(click.Group):
             raise click.ClickException(redact(str(exc))) from None
 
 
-@click.group(cls=Cli)
+@click.group(cls=Cli, commands=[schedules])
 @click.option(
     "--url",
     envvar="REDIS_URL",
@@ -104,10 +106,10 @@ def load(target: str) -> Callable[[Process], Any]:
 
 
 def queue_names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
-    """Click callback: every ``--queue`` must be a non-empty name."""
+    """Click callback: every ``--queue`` must be a non-empty name; a list of them."""
     if any(not q for q in value):
         raise click.BadParameter("a queue name must not be empty", ctx, param)
-    return value
+    return list(value)
 
 
 POSITIVE = click.FloatRange(min=0, min_open=True)
@@ -175,11 +177,12 @@ POSITIVE = click.FloatRange(min=0, min_open=True)
     show_default=True,
     help="Seconds between checks of the queues for work a lost notification left behind.",
 )
+@retry_options
 @settings
 def worker(
     s: Settings,
     target: str,
-    queues: tuple[str, ...],
+    queues: list[str],
     concurrency: int,
     grace: float,
     prefetch: int,
@@ -187,8 +190,10 @@ def worker(
     heartbeat_interval: float,
     heartbeat_ttl: float,
     poll_interval: float,
+    retry: Retry | None,
 ) -> None:
-    """Run TARGET (module:function, called with each Process) on the queues until SIGTERM."""
+    """Run TARGET (module:function, called with each Process) on the queues until SIGTERM;
+    it also fires the periodic schedules (see schedules)."""
     handler = load(target)
     w = s.client(
         heartbeat_interval=heartbeat_interval,
@@ -202,7 +207,7 @@ def worker(
         wid = w.start_worker()
         log.info(
             "worker %s runs %s on %s at %s (prefix %r, concurrency %d, prefetch %d, "
-            "max deliveries %s, heartbeat %gs / ttl %gs, poll %gs)",
+            "max deliveries %s, retries %s, heartbeat %gs / ttl %gs, poll %gs)",
             wid,
             target,
             ", ".join(queues),
@@ -211,11 +216,12 @@ def worker(
             concurrency,
             prefetch,
             max_deliveries or "never",
+            retry_text(retry),
             heartbeat_interval,
             heartbeat_ttl,
             poll_interval,
         )
-        w.run(list(queues), handler, concurrency=concurrency, grace=grace, prefetch=prefetch)
+        w.run(queues, handler, concurrency=concurrency, grace=grace, prefetch=prefetch, retry=retry)
     finally:
         w.close()
 

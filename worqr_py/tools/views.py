@@ -1,6 +1,6 @@
 """What the ``worqr`` command prints: tasks one per line, delayed tasks with their due
-times, dead letters with why they died, what a delayed enqueue did, and the queues and
-workers of an overview as rich tables."""
+times, dead letters with why they died, periodic schedules with their fires, what a delayed
+enqueue did, and the queues and workers of an overview as rich tables."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from rich.console import Group
 from rich.table import Table
 
 from ..core.model import DeadLetter, Delayed, Overview
+from ..core.periodic import Schedule
 from ..drivers._sync.client import Worqr
-from .when import instant_ms, iso_utc, server_now, until
+from .when import exact_duration, instant_ms, iso_utc, server_now, until
 
 
 def one_line(task: str) -> str:
@@ -54,6 +55,26 @@ def dead_line(d: DeadLetter) -> str:
     return "  ".join(
         x for x in (one_line(d.task), why, f"({', '.join(when)})" if when else "") if x
     )
+
+
+def schedule_line(s: Schedule, now: float) -> str:
+    """A periodic schedule as one line: queue, name, ``task T`` if it is not the name, ``every
+    1m30s`` or ``cron '*/5 * * * *' (UTC)``, ``fires N``, ``last <ISO UTC> by <worker>`` (or
+    ``last never``), ``next <ISO UTC> in 12.3s`` (from ``now``, the server's clock; ``overdue``
+    if no runner has fired it yet). Names and tasks as ``one_line`` prints them."""
+    parts = [one_line(s.queue), one_line(s.name)]
+    if s.task != s.name:
+        parts.append(f"task {one_line(s.task)}")
+    if s.every is not None:
+        parts.append(f"every {exact_duration(s.every)}")
+    else:
+        parts.append(f"cron {s.cron!r} (UTC)")
+    parts.append(f"fires {s.fires}")
+    last = "never" if s.last_fire is None else iso_utc(s.last_fire)
+    parts.append(f"last {last}" + (f" by {s.fired_by}" if s.fired_by else ""))
+    if s.next_fire is not None:
+        parts.append(f"next {iso_utc(s.next_fire)} {until(s.next_fire, now)}")
+    return "  ".join(parts)
 
 
 def enqueue_later(

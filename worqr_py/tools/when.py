@@ -63,6 +63,20 @@ def duration_option(ctx: click.Context, param: click.Parameter, value: str | Non
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
+def durations_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """Click callback for a comma-separated list of durations > 0 (``--backoff 1,5s,1m``):
+    a list of seconds (see ``parse_duration``), or None if the option is not given."""
+    if value is None:
+        return None
+    try:
+        out = [parse_duration(x) for x in value.split(",")]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    if not all(out):
+        raise click.BadParameter(f"each duration must be > 0: {value!r}", ctx, param)
+    return out
+
+
 def instant_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     """Click callback for ``--at``: an aware datetime (see ``parse_instant``)."""
     try:
@@ -98,6 +112,17 @@ def fmt_duration(seconds: float) -> str:
         if len(out) == 2:
             break
     return "".join(out)
+
+
+def exact_duration(seconds: float) -> str:
+    """Seconds as every unit they hold, to the ms: ``"1h2m5s"``, ``"1s500ms"``, ``"30s"``
+    (the forms ``--in`` reads, so it reads back as the same number of ms)."""
+    ms = round(abs(seconds) * 1000)
+    out = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        n, ms = divmod(ms, size)
+        out.append(f"{n}{unit}" if n else "")
+    return "".join(out) + (f"{ms}ms" if ms or not any(out) else "")
 
 
 def until(due: float, now: float) -> str:

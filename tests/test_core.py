@@ -179,7 +179,10 @@ def test_a_delay_is_checked_before_anything_is_sent() -> None:
             next(c.enqueue("q", "t", delay=bad))
     with pytest.raises(ValueError, match="delay or at"):
         next(c.enqueue("q", "t", delay=1, at=datetime.now()))
-    (schedule, _) = next(c.enqueue("q", "t", delay=timedelta(seconds=1.5)))  # type: ignore[misc]
+    schedule, _, hint = next(c.enqueue("q", "t", delay=timedelta(seconds=1.5)))  # type: ignore[misc]
     argv = schedule.args[schedule.nkeys :]
     assert schedule.script is not None and schedule.script.name == "schedule"
+    # the registry hint rides in the same pipeline, as a lower bound of the due time
+    assert hint.script is not None and hint.script.name == "hint"
+    assert hint.args[hint.nkeys :] == ("q", "now")
     assert argv[3:6] == ("in", 1500, "") and argv[-1] == "t"  # ms from now, by Redis' clock

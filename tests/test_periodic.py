@@ -256,3 +256,43 @@ def test_five_workers_fire_once_per_period_and_go_on_after_the_last_firer_is_kil
                 proc.kill()
                 proc.wait()
         w.close()
+
+
+def test_a_schedule_this_version_cannot_read_is_skipped_and_the_others_fire(
+    make: Any, r: Any, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A spec another version wrote that this one cannot evaluate (here: a cron syntax
+    cronsim rejects) is left out, named, and logged once; every other schedule still fires."""
+    w, producer = make(poll_interval=60), make()
+    producer.schedule("ticks", "tick", every=0.1)
+    producer.schedule("other", "x", every=60)
+    k = Keys(prefix).queue("other")
+    r.hset(k.schedules, "x", '{"task":"x","cron":"not a cron"}')
+    assert [s.name for s in producer.get_schedules()] == ["tick"]
+    assert producer._core.broken_schedules == ("other/x",)
+    seen: list[str] = []
+    with (
+        caplog.at_level("ERROR", logger="worqr_py.runtime"),
+        running(w, "ticks", lambda p: seen.append(p.task)),
+    ):
+        wait_for(lambda: len(seen) >= 3, SOON, "ticks despite the broken schedule")
+    assert sum("other/x" in m for m in caplog.messages) == 1
+
+
+def test_the_last_unschedule_and_delete_queue_unlist_the_queue(
+    server: Any, r: Any, prefix: str
+) -> None:
+    w = Worqr(server.url, prefix=prefix)
+    registry = Keys(prefix).schedules
+    try:
+        w.schedule("a", "t1", every=60)
+        w.schedule("a", "t2", every=60)
+        w.schedule("b", "t", every=60)
+        assert w.unschedule("a", "t1") and r.sismember(registry, "a")  # one left
+        assert w.unschedule("a", "t2") and not r.sismember(registry, "a")
+        w.delete_queue("b")
+        assert not r.exists(registry)
+        w.schedule("a", "t1", every=60)  # listed again
+        assert r.sismember(registry, "a") and r.scard(registry) == 1
+    finally:
+        w.close()

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis import exceptions as redis_exceptions
 
 from worqr_py import DeadLetter, Process, Retry, RetryLater
 from worqr_py.core.keys import Keys
 
 from .conftest import FAST, worker
-from .support import running, wait_for
+from .support import redis_major, running, wait_for
 from .test_delayed import SLACK_MS, keys_of, now_ms
 
 SOON = 20  # seconds: a bound for a failure only
@@ -377,3 +378,43 @@ def test_run_warns_when_max_deliveries_would_cut_the_retries_short(
     ):
         pass
     assert any("max_deliveries=3 is not above Retry(max=2)" in m for m in caplog.messages)
+
+
+BUSY_LOOP = (
+    "local s = tonumber(redis.call('TIME')[1]) "
+    "while tonumber(redis.call('TIME')[1]) < s + 2 do end return 1"
+)
+
+
+def test_a_return_refused_by_a_busy_redis_is_tried_again_not_held_forever(
+    make: Any, servers: Any
+) -> None:
+    """Redis answers BUSY (another client's slow script) to the retry of a failed task: the
+    runner keeps the return and makes it again, so the task is retried once Redis is free,
+    instead of staying in the live worker's record until it dies."""
+    sut = servers("--busy-reply-threshold", "100") if redis_major() >= 7 else servers()
+    probe = sut.client()
+    w = make(url=sut.url, heartbeat_interval=0.5, heartbeat_ttl=10, poll_interval=0.5)
+    seen: list[int] = []
+
+    def handler(p: Process) -> None:
+        seen.append(p.deliveries)
+        if p.deliveries == 1:
+            threading.Thread(target=lambda: sut.client().eval(BUSY_LOOP, 0), daemon=True).start()
+            wait_for(lambda: busy(probe), SOON, "Redis busy with the slow script")
+            raise ValueError("fails while Redis is busy")
+
+    w.enqueue("q", "t")
+    with running(w, "q", handler, retry=Retry(max=3, backoff=[0.05])):
+        wait_for(lambda: 2 in seen, SOON, "the retry after Redis was free again")
+    assert seen[:2] == [1, 2]
+
+
+def busy(r: Any) -> bool:
+    try:
+        r.ping()
+    except redis_exceptions.BusyLoadingError:  # pragma: no cover - loading, not busy
+        return False
+    except redis_exceptions.ResponseError as exc:
+        return str(exc).startswith("BUSY")
+    return False

@@ -60,9 +60,10 @@ class CoreBase:
     def _queue(self, queue: str) -> QueueKeys:
         return self.keys.queue(v.name(queue, "queue"))
 
-    def _hint(self, queue: str, due_ms: int) -> Call:
+    def _hint(self, queue: str, due_ms: int | str) -> Call:
         """Note in the registry of delayed queues that ``queue`` has a task due at ``due_ms``
-        (hint.lua, atomic): sent after the call that delayed it, never before."""
+        (or "now": a lower bound) (hint.lua, atomic): sent after the call that delayed it,
+        in the same pipeline, never before."""
         keys = [self.keys.delayed, self.keys.delayed_versions]
         return script(S.HINT, keys, [queue, due_ms])
 

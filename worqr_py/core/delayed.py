@@ -31,9 +31,10 @@ class DelayedOps(CoreBase):
         self, queue: str, task: str | list[str], when: tuple[str, int], unique: bool = False
     ) -> Op[int | bool]:
         """Delay the task(s) (schedule.lua, atomic, retry-safe), then note the queue in the
-        registry of delayed queues (hint.lua). Returns how many tasks are now delayed on the
-        queue; with ``unique=True`` (one task), whether it was scheduled (False: a unique copy
-        is queued, delayed or in process). A due time already past queues the tasks at once."""
+        registry of delayed queues (hint.lua, in the same pipeline: one round trip).
+        Returns how many tasks are now delayed on the queue; with ``unique=True`` (one task),
+        whether it was scheduled (False: a unique copy is queued, delayed or in process). A
+        due time already past queues the tasks at once."""
         k = self._queue(queue)
         tasks = [v.unique_task(task)] if unique else v.tasks(task)
         mode, amount = when
@@ -53,12 +54,11 @@ class DelayedOps(CoreBase):
             "1" if unique else "",
             *pairs,
         ]
-        (count, scheduled, due), _ = yield [
+        (count, scheduled, _), _, _ = yield [
             script(S.SCHEDULE, keys, args),
             command("SADD", self.keys.queues, queue),
+            self._hint(queue, amount if mode == "at" else "now"),  # same pipeline: never lost
         ]
-        if int(scheduled):
-            yield self._hint(queue, int(due))
         return bool(int(scheduled)) if unique else int(count)
 
     def get_delayed(self, queue: str) -> Op[list[Delayed]]:

@@ -84,11 +84,15 @@ def fire_times(spec: dict[str, Any], after: int, now: int, limit: int = CATCH_UP
         last = (now - since) // every
         return [since + k * every for k in range(max(first, last - limit + 1), last + 1)]
     out: list[int] = []
-    for t in CronSim(spec["cron"], _utc(now + 1), reverse=True):  # +1: now itself counts
+    # From the next whole second, backwards: cronsim yields the times strictly before a
+    # whole-second start (the same in every version >= 2.7), so a fire time at now counts.
+    start = _utc(now // 1000 * 1000 + 1000)
+    for t in CronSim(spec["cron"], start, reverse=True):
         ms = _ms(t)
         if ms <= after or len(out) == limit:
             break
-        out.append(ms)
+        if ms <= now:
+            out.append(ms)
     return out[::-1]
 
 
@@ -107,6 +111,8 @@ def _state(raw: str) -> tuple[int, int, int, str]:
 
 class PeriodicOps(CoreBase):
     """schedule, unschedule, get_schedules, and the runtime's fire_schedules."""
+
+    broken_schedules: tuple[str, ...] = ()  # of the latest read: "queue/name" it could not read
 
     def schedule(
         self,
@@ -134,14 +140,27 @@ class PeriodicOps(CoreBase):
 
     def unschedule(self, queue: str, name: str) -> Op[bool]:
         """Remove the queue's schedule ``name`` (unschedule.lua, atomic: no fire after it).
-        True if it existed. Tasks it already enqueued stay."""
+        True if it existed. Tasks it already enqueued stay. The queue's last schedule also
+        unlists it from ``{P}:schedules`` (SREM, then a check that no schedule() came
+        meanwhile, which lists it again: in every interleaving a queue with a schedule stays
+        listed)."""
         k = self._queue(queue)
         args = [v.name(name, "name")]
-        return int((yield script(S.UNSCHEDULE, [k.schedules, k.fired], args))) == 1
+        existed, left = yield script(S.UNSCHEDULE, [k.schedules, k.fired], args)
+        if int(left) == 0:
+            _, left = yield [
+                command("SREM", self.keys.schedules, queue),
+                command("HLEN", k.schedules),
+            ]
+            if int(left) > 0:
+                yield command("SADD", self.keys.schedules, queue)
+        return int(existed) == 1
 
     def get_schedules(self, queue: str | None = None) -> Op[list[Schedule]]:
         """The periodic schedules (of ``queue``, or of every queue), sorted by queue and name:
-        SMEMBERS of the registry, then one pipeline of HGETALLs and TIME."""
+        SMEMBERS of the registry, then one pipeline of HGETALLs and TIME. One this version
+        cannot evaluate (say a cron syntax of a newer cronsim) is left out and named in
+        ``broken_schedules``."""
         if queue is not None:
             queues = [v.name(queue, "queue")]
         else:
@@ -189,19 +208,28 @@ class PeriodicOps(CoreBase):
         self, queues: list[str]
     ) -> Op[tuple[int, list[tuple[str, str, dict[str, Any], tuple[int, int, int, str]]]]]:
         """The server time (ms) and each schedule of ``queues``: (queue, name, spec with its
-        "since" and "raw" JSON, (since, last fire, fires))."""
+        "since" and "raw" JSON, (since, last fire, fires, fired by)). One this version cannot
+        evaluate is left out and named in ``broken_schedules`` ("queue/name")."""
         calls = [command("TIME")]
         for q in queues:
             k = self.keys.queue(q)
             calls += [command("HGETALL", k.schedules), command("HGETALL", k.fired)]
         replies = yield calls
-        table = []
+        table, broken = [], []
+        now = time_ms(replies[0])
         for i, q in enumerate(queues):
             specs, states = hash_reply(replies[1 + 2 * i]), hash_reply(replies[2 + 2 * i])
             for name in sorted(specs):
                 if name not in states:
                     continue
-                state = _state(states[name])
-                spec = {**json.loads(specs[name]), "since": state[0], "raw": specs[name]}
+                try:  # one this version cannot read (another's cron syntax) is skipped
+                    state = _state(states[name])
+                    spec = {**json.loads(specs[name]), "since": state[0], "raw": specs[name]}
+                    str(spec["task"])
+                    next_fire(spec, now)
+                except (ValueError, KeyError, TypeError, ZeroDivisionError, CronSimError):
+                    broken.append(f"{q}/{name}")
+                    continue
                 table.append((q, name, spec, state))
-        return time_ms(replies[0]), table
+        self.broken_schedules = tuple(broken)
+        return now, table

@@ -112,9 +112,11 @@ class ReturnOps(CoreBase):
             dead_after = self.options.dead_after if how == "later" else 0
             args: list[str | int] = [wid, k.events, dead_after, self.keys.wakes]
             args += [queue, delay_ms, reason, token]
-            reply, _ = yield [script(S.RETRY, k.retry_keys(wid), args), relist]
-            if int(reply[0]) == 3:
-                yield self._hint(queue, int(reply[-1]))
+            reply, _, _ = yield [
+                script(S.RETRY, k.retry_keys(wid), args),
+                relist,
+                self._hint(queue, "now"),  # one round trip; a lower bound of the due time
+            ]
         else:
             dead_after = 1 if how == "dead" else self.options.dead_after
             reply, _ = yield [self._stop(k, wid, dead_after, [token], reason), relist]

@@ -18,9 +18,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
+
 from ..core import validate as v
 from ..core.model import Process
 from ..drivers.base import jittered
+from ..errors import WorqrError
 from .retry import Retry, RetryLater
 
 if TYPE_CHECKING:
@@ -78,6 +81,7 @@ class RunnerBase:
             raise TypeError(f"retry must be a Retry or None, not {type(retry).__name__}")
         self.retry = retry
         self.signals = 0
+        self.broken: set[str] = set()  # schedules reported as not evaluable
         self.errors = 0  # takes that failed in a row while the worker stayed alive
         # The queues known or suspected to have work, in the order they take turns, each with
         # the stamp of its latest mark; a take tries only these, so taking work costs what
@@ -262,7 +266,18 @@ class RunnerBase:
             "could not fire the periodic schedules (%s: %s); trying again on the next poll",
             type(exc).__name__,
             exc,
+            exc_info=not isinstance(exc, (WorqrError, RedisError)),
         )
+
+    def report_broken(self, broken: tuple[str, ...]) -> None:
+        """Log, once each, the schedules this runner cannot evaluate (the others fire)."""
+        for name in set(broken) - self.broken:
+            log.error(
+                "cannot evaluate the periodic schedule %s (set by another version?): "
+                "skipped; the others fire",
+                name,
+            )
+        self.broken = set(broken)
 
     @staticmethod
     def poll_failed(exc: BaseException) -> None:

@@ -105,7 +105,9 @@ class Executor:
     async def pipeline(self, calls: list[Call]) -> list[Any]:
         """Run the calls as one pipeline (one write, then every reply; no MULTI). Error
         replies come back in place, as exceptions; a call that met NOSCRIPT runs again on
-        the same connection once its script is loaded."""
+        the same connection once its script is loaded, so after the calls that followed it
+        (an operation that needs a script to run before a later call sends them in two
+        round trips)."""
         conn = self.idle.pop() if self.idle else await self._checkout()
         try:
             pack = self._pack or self._packer(conn)

@@ -68,7 +68,9 @@ class Executor:
 
     def pipeline(self, calls: list[Call]) -> list[Any]:
         """Run the calls as one pipeline (no MULTI). Error replies come back in place, as
-        exceptions; a call that met NOSCRIPT runs again (``call``) once its script is loaded."""
+        exceptions; a call that met NOSCRIPT runs again (``call``) once its script is loaded,
+        so after the calls that followed it (an operation that needs a script to run before
+        a later call sends them in two round trips)."""
         pipe = self.redis.pipeline(transaction=False)
         for c in calls:
             pipe.execute_command(*words(c))

@@ -119,10 +119,13 @@ class AsyncRunner(RunnerBase):
         poll = core.options.poll_interval
         max_deliveries = core.options.max_deliveries
         done: dict[str, list[str]] = {}  # finished, to be acked with the next take
+        unsettled: list[Callable[[], Any]] = []  # failed returns, tried again each turn
         go, seen = True, self.sweeps  # take now (at the start, and after each batch)
         try:
             while not self.stop.is_set():
                 self.wake.clear()
+                if unsettled:
+                    await self.resettle(unsettled)
                 # A woken job takes only for a wake it keeps (one job per wake, not every
                 # idle job), a sweep (queues marked by a join, rejoin, or reconnect), or a
                 # failed worker (the take re-registers).
@@ -142,10 +145,11 @@ class AsyncRunner(RunnerBase):
                 with self.busy():
                     for q in self.overclaimed():
                         self.pass_on(q)
-                    await self.handle(batch, done, max_deliveries)
+                    await self.handle(batch, done, max_deliveries, unsettled)
                 go = True  # ack with the next take, which may find more
         finally:
             await self.flush(done)
+            await self.resettle(unsettled)
 
     async def fire_loop(self) -> None:
         """Fire the periodic schedules while this worker lives: enqueue what is due (each
@@ -158,12 +162,17 @@ class AsyncRunner(RunnerBase):
             if self.joined():
                 try:
                     wait = self.until_fire(await self.w._run(core.fire_schedules()), poll)
-                except (WorqrError, RedisError) as exc:
+                except Exception as exc:  # never the end of firing while this runner runs
                     self.fire_failed(exc)
+                self.report_broken(core.broken_schedules)
             await self.stop.wait(wait)
 
     async def handle(
-        self, batch: list[Process], done: dict[str, list[str]], max_deliveries: int | None
+        self,
+        batch: list[Process],
+        done: dict[str, list[str]],
+        max_deliveries: int | None,
+        unsettled: list[Callable[[], Any]],
     ) -> None:
         """Run the handler on each process of a batch: finished ones go to ``done`` (acked
         with the next take), failed ones back at once: to the front, to the delayed set (a
@@ -181,7 +190,8 @@ class AsyncRunner(RunnerBase):
                     settle = partial(self.w._retry_process, delay=wait, error=exc)
                 else:
                     settle = partial(self.w.stop_process, delay=wait or None, error=exc)
-                await self.guard(settle, p.id)
+                if not await self.guard(settle, p.id):  # BUSY, NOPERM...: tried again
+                    unsettled.append(partial(settle, p.id))
             else:
                 done.setdefault(p.queue, []).append(p.id)
 
@@ -229,6 +239,14 @@ class AsyncRunner(RunnerBase):
         ids = [pid for pids in done.values() for pid in pids]
         if ids and await self.guard(self.w.finish_processes, ids):
             done.clear()
+
+    async def resettle(self, unsettled: list[Callable[[], Any]]) -> None:
+        """Try the returns that failed again, oldest first (each fenced: one that is no
+        longer this worker's changes nothing); stop at the first that fails again."""
+        while unsettled:
+            if not await self.guard(lambda _: unsettled[0](), None):
+                return
+            unsettled.pop(0)
 
     async def guard(self, how: Callable[[Any], Any], arg: Any) -> bool:
         try:

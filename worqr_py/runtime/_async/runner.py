@@ -46,10 +46,10 @@ class AsyncRunner(RunnerBase):
         self.check_limits(self.w._core.options.max_deliveries)
         jobs: list[Job] = []
         try:
+            await self.start()  # takes no work yet: a signal meanwhile acts as without run()
             # Signals are ours before any work is taken: a SIGTERM while a first task runs
             # stops gracefully, never by the default handler.
             with signal_handlers(self.on_signal):
-                await self.start()
                 jobs = [start(self.loop, f"worqr-run-{i}") for i in range(self.concurrency)]
                 jobs.append(start(self.fire_loop, "worqr-schedules"))
                 await until_set(self.stop)  # signals get through (sync: bounded waits)

@@ -48,10 +48,10 @@ class SyncRunner(RunnerBase):
         self.check_limits(self.w._core.options.max_deliveries)
         jobs: list[Job] = []
         try:
+            self.start()  # takes no work yet: a signal meanwhile acts as without run()
             # Signals are ours before any work is taken: a SIGTERM while a first task runs
             # stops gracefully, never by the default handler.
             with signal_handlers(self.on_signal):
-                self.start()
                 jobs = [start(self.loop, f"worqr-run-{i}") for i in range(self.concurrency)]
                 jobs.append(start(self.fire_loop, "worqr-schedules"))
                 until_set(self.stop)  # signals get through (sync: bounded waits)

@@ -173,4 +173,8 @@ def test_a_stopping_worker_named_for_a_task_passes_it_on(make: Any, r: Any, pref
 def test_a_wake_starts_one_job_of_a_runner_not_all(make: Any, r: Any, prefix: str) -> None:
     """Within a runner too: a task wakes one of its idle jobs, not every one of them."""
     per_task, failures = dequeues_per_task(make, r, prefix, workers=5, tasks=100, concurrency=8)
-    assert per_task <= 2.0 or failures, per_task  # one job per wake: take + ack
+    # One job per wake: take + ack. "Every worker waiting" is seen once one job of each
+    # runner waits; on a loaded machine a few of the other 35 jobs' first (empty) takes can
+    # land after that, so at most one each is allowed: 2.4. Every job woken by every task
+    # (the herd this guards against) would cost up to 8 per task.
+    assert per_task <= 2.0 + 5 * 8 / 100 or failures, per_task

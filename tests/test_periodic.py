@@ -22,6 +22,7 @@ from worqr_py.core.keys import Keys
 from worqr_py.core.periodic import fire_times, next_fire, spec_json
 
 from .support import running, wait_for
+from .test_delayed import keys_of
 
 SOON = 20  # seconds: a bound for a failure only
 
@@ -92,10 +93,6 @@ def test_every_accepts_a_timedelta_and_rounds_up_to_whole_ms() -> None:
 
 
 # -- on real Redis -------------------------------------------------------------------------
-
-
-def keys_of(r: Any, prefix: str) -> set[str]:
-    return {k.decode() for k in r.scan_iter(match=f"*{prefix}*")}
 
 
 def check_once_each(w: Any, queue: str, r: Any, prefix: str) -> Schedule:

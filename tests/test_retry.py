@@ -343,9 +343,9 @@ class Unprintable(Exception):
 
 
 def test_policy_arguments_of_the_wrong_type_raise_type_errors_and_a_policy_is_hashable() -> None:
-    with pytest.raises(TypeError, match=r"^base must be seconds"):
+    with pytest.raises(TypeError, match=r"^base must be a number of seconds"):
         Retry(base="1")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"^backoff must be seconds"):
+    with pytest.raises(TypeError, match=r"^backoff must be a number of seconds"):
         Retry(backoff=["a"])  # type: ignore[list-item]
     with pytest.raises(ValueError, match=r"^attempt"):
         Retry(backoff=[1]).delay(0)

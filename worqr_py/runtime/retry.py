@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+
+from ..core import validate as v
 
 
 class RetryLater(Exception):
@@ -17,12 +17,8 @@ class RetryLater(Exception):
     ``max`` retries is dead-lettered (the message recorded) instead."""
 
     def __init__(self, seconds: float, message: str = "") -> None:
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-            raise TypeError(f"seconds must be a number, not {type(seconds).__name__}")
-        if not (math.isfinite(seconds) and seconds > 0):
-            raise ValueError(f"seconds must be a finite number > 0, got {seconds!r}")
-        super().__init__(message or f"retry in {seconds:g} s")
-        self.seconds = float(seconds)
+        self.seconds = v.seconds(seconds, "seconds")
+        super().__init__(message or f"retry in {self.seconds:g} s")
 
 
 @dataclass(frozen=True)
@@ -54,11 +50,11 @@ class Retry:
                 raise TypeError("backoff must be a list of seconds or None")
             if not self.backoff:
                 raise ValueError("backoff must not be empty (None: exponential)")
-            waits = tuple(_positive(x, "backoff") for x in self.backoff)
+            waits = tuple(v.seconds(x, "backoff") for x in self.backoff)
             object.__setattr__(self, "backoff", waits)  # a tuple: the policy stays hashable
         object.__setattr__(self, "_waits", waits)
-        _positive(self.base, "base")
-        _positive(self.cap, "cap")
+        v.seconds(self.base, "base")
+        v.seconds(self.cap, "cap")
 
     def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry number ``attempt`` (1 = the first retry)."""
@@ -68,12 +64,3 @@ class Retry:
             return self._waits[min(attempt, len(self._waits)) - 1]
         full = min(self.cap, self.base * 2 ** min(attempt - 1, 64))
         return full / 2 + full / 2 * rand() if self.jitter else float(full)
-
-
-def _positive(x: Any, arg: str) -> float:
-    """A finite number of seconds > 0 (``arg`` names it in the error)."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise TypeError(f"{arg} must be seconds (a number), not {type(x).__name__}")
-    if not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{arg} must be a finite number of seconds > 0, got {x!r}")
-    return float(x)

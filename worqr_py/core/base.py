@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import WorkerFailed, WorkerNotStarted
 from . import scripts as S
 from . import validate as v
-from .calls import Call, script
+from .calls import Call, Op, command, script
 from .keys import Keys, QueueKeys
 from .model import Cleanup, Failed, Lost, Notify, Options, Reason, WorkerState
 
@@ -59,6 +59,18 @@ class CoreBase:
 
     def _queue(self, queue: str) -> QueueKeys:
         return self.keys.queue(v.name(queue, "queue"))
+
+    def _unlist_schedules(self, queue: str) -> Op[None]:
+        """Take a queue whose schedules are gone (unschedule, delete_queue) off
+        ``{P}:schedules``: SREM, then HLEN of its schedules in the same pipeline, and SADD
+        back if a schedule() came meanwhile (its SADD follows its set), so a queue with a
+        schedule stays listed in every order. Sent after the call that removed them."""
+        _, left = yield [
+            command("SREM", self.keys.schedules, queue),
+            command("HLEN", self.keys.queue(queue).schedules),
+        ]
+        if int(left) > 0:
+            yield command("SADD", self.keys.schedules, queue)
 
     def _hint(self, queue: str, due_ms: int | str) -> Call:
         """Note in the registry of delayed queues that ``queue`` has a task due at ``due_ms``

@@ -148,12 +148,7 @@ class PeriodicOps(CoreBase):
         args = [v.name(name, "name")]
         existed, left = yield script(S.UNSCHEDULE, [k.schedules, k.fired], args)
         if int(left) == 0:
-            _, left = yield [
-                command("SREM", self.keys.schedules, queue),
-                command("HLEN", k.schedules),
-            ]
-            if int(left) > 0:
-                yield command("SADD", self.keys.schedules, queue)
+            yield from self._unlist_schedules(queue)
         return int(existed) == 1
 
     def get_schedules(self, queue: str | None = None) -> Op[list[Schedule]]:
@@ -165,9 +160,9 @@ class PeriodicOps(CoreBase):
             queues = [v.name(queue, "queue")]
         else:
             queues = sorted(texts((yield command("SMEMBERS", self.keys.schedules))))
-        now, table = yield from self._read(queues)
+        _, table = yield from self._read(queues)
         out = []
-        for q, name, spec, (since, last, fires, by) in table:
+        for q, name, spec, (since, last, fires, by), upcoming in table:
             out.append(
                 Schedule(
                     q,
@@ -177,7 +172,7 @@ class PeriodicOps(CoreBase):
                     spec.get("cron"),
                     since / 1000,
                     last / 1000 if last else None,
-                    next_fire(spec, max(now, last)) / 1000,
+                    upcoming / 1000,
                     fires,
                     by or None,
                 )
@@ -192,24 +187,25 @@ class PeriodicOps(CoreBase):
         now, table = yield from self._read(queues)
         calls, soonest = [], math.inf
         wid = self.worker.id or ""
-        for q, name, spec, (_, last, _, _) in table:
+        for q, name, spec, (_, last, _, _), upcoming in table:
             due = fire_times(spec, max(int(spec["since"]), last), now)
             if due:
                 k = self.keys.queue(q)
                 keys = [k.schedules, k.fired, k.tasks, k.idle, k.workers]
                 args = [name, spec["raw"], spec["task"], k.events, self.keys.wakes, q, wid, *due]
                 calls += [script(S.PERIODIC_FIRE, keys, args), command("SADD", self.keys.queues, q)]
-            soonest = min(soonest, next_fire(spec, now) - now)
+            soonest = min(soonest, upcoming - now)
         if calls:
             yield calls
         return soonest / 1000
 
     def _read(
         self, queues: list[str]
-    ) -> Op[tuple[int, list[tuple[str, str, dict[str, Any], tuple[int, int, int, str]]]]]:
+    ) -> Op[tuple[int, list[tuple[str, str, dict[str, Any], tuple[int, int, int, str], int]]]]:
         """The server time (ms) and each schedule of ``queues``: (queue, name, spec with its
-        "since" and "raw" JSON, (since, last fire, fires, fired by)). One this version cannot
-        evaluate is left out and named in ``broken_schedules`` ("queue/name")."""
+        "since" and "raw" JSON, (since, last fire, fires, fired by), its next fire time after
+        now and after its last). One this version cannot evaluate is left out and named in
+        ``broken_schedules`` ("queue/name")."""
         calls = [command("TIME")]
         for q in queues:
             k = self.keys.queue(q)
@@ -225,11 +221,12 @@ class PeriodicOps(CoreBase):
                 try:  # one this version cannot read (another's cron syntax) is skipped
                     state = _state(states[name])
                     spec = {**json.loads(specs[name]), "since": state[0], "raw": specs[name]}
-                    str(spec["task"])
-                    next_fire(spec, now)
+                    if not isinstance(spec["task"], str):
+                        raise TypeError("task")
+                    upcoming = next_fire(spec, max(now, state[1]))  # none is at or before last
                 except (ValueError, KeyError, TypeError, ZeroDivisionError, CronSimError):
                     broken.append(f"{q}/{name}")
                     continue
-                table.append((q, name, spec, state))
+                table.append((q, name, spec, state, upcoming))
         self.broken_schedules = tuple(broken)
         return now, table

@@ -125,10 +125,8 @@ class QueueOps(DelayedOps):
             script(S.DELETE, keys, [k.events, "", LOCK_CHUNK]),
         ]
         # After the delete (its own round trip: a script reloaded on NOSCRIPT runs after the
-        # rest of its pipeline), then a check that no schedule() came meanwhile.
-        _, left = yield [command("SREM", self.keys.schedules, queue), command("HLEN", k.schedules)]
-        if int(left) > 0:
-            yield command("SADD", self.keys.schedules, queue)
+        # rest of its pipeline).
+        yield from self._unlist_schedules(queue)
         while text(cursor) != "0":
             _, cursor = yield script(S.DELETE, keys, [k.events, text(cursor), LOCK_CHUNK])
 

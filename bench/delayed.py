@@ -81,14 +81,7 @@ def lateness(url: str, tasks: int, busy: bool) -> dict[str, Any]:
         t.join()
     for w in workers:
         w.close()
-    ms = sorted(x * 1000 for x in late)
-    return {
-        "tasks": len(ms),
-        "p50_ms": round(ms[len(ms) // 2], 2),
-        "p99_ms": round(ms[min(len(ms) - 1, len(ms) * 99 // 100)], 2),
-        "max_ms": round(ms[-1], 2),
-        "early": sum(1 for x in ms if x < -1),  # before the due time (beyond clock rounding)
-    }
+    return summary(late)
 
 
 def summary(late_s: list[float]) -> dict[str, Any]:
@@ -98,7 +91,7 @@ def summary(late_s: list[float]) -> dict[str, Any]:
         "p50_ms": round(ms[len(ms) // 2], 2),
         "p99_ms": round(ms[min(len(ms) - 1, len(ms) * 99 // 100)], 2),
         "max_ms": round(ms[-1], 2),
-        "early": sum(1 for x in ms if x < -1),
+        "early": sum(1 for x in ms if x < -1),  # before the due time (beyond clock rounding)
     }
 
 

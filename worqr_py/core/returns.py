@@ -63,7 +63,8 @@ class ReturnOps(CoreBase):
         (a ``dead`` event), with ``error`` (an exception or a message) recorded beside it.
         True if it was ours. With ``delay`` (seconds or a timedelta, > 0): a retry later
         instead of next: it goes into the queue's delayed set, keeping its delivery count,
-        and to the front when due (retry.lua, fenced, atomic; then hint.lua)."""
+        and to the front when due (retry.lua, fenced, atomic; hint.lua in the same
+        pipeline)."""
         parts = self._parse(process_id)
         when = v.when(delay, None)
         reason = error_reason(error)

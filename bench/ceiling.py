@@ -83,7 +83,7 @@ def consume(url: str, n: int, prefetch: int = 1) -> dict[str, Any]:
     _call(conn, "SCRIPT", "LOAD", scripts.DEQUEUE.source)
     keys = k.dequeue_keys(wid)  # exactly what worqr_py sends
     head = ["EVALSHA", scripts.DEQUEUE.sha, len(keys), *keys, wid]
-    tail = [k.events, "{ceiling}:wake:", QUEUE, PROMOTE_CHUNK]  # ARGV[6..9], as worqr_py
+    tail = [k.events, "{ceiling}:wake:", QUEUE, PROMOTE_CHUNK, k.job_ends]  # ARGV[6..10]
     token, acks, done = 1, [], 0
     first = last = 0.0
     stamps = tempfile.NamedTemporaryFile(prefix="bench-ceiling-")  # noqa: SIM115

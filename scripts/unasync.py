@@ -29,6 +29,8 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bAsyncWorqr\b", "Worqr"),
     (r"\bAsyncRunner\b", "SyncRunner"),
     (r"\bAsyncOwner\b", "SyncOwner"),
+    (r"\bAsyncJobsApi\b", "JobsApi"),
+    (r"\bAsyncJob\b", "Job"),
     (r"\bAsyncIterator\b", "Iterator"),
     (r"\bAwaitable\b", "Callable"),
     (r"\b_async\b", "_sync"),

@@ -271,7 +271,7 @@ def test_a_zombies_late_stop_during_a_reclaim_returns_its_task_once(
     zombie = left[:3] + left[-3:]
     keys_stop = k.stop_keys(dead.wid)
     for tok in zombie:
-        args = (dead.wid, k.events, 0, keys.wakes, "jobs", "", tok)
+        args = (dead.wid, k.events, 0, keys.wakes, "jobs", "", k.job_ends, tok)
         assert r.evalsha(scripts.STOP.sha, len(keys_stop), *keys_stop, *args) == [1]
     d.run(core_of(server.url, prefix)._deregister([dead.wid], Removal.REAP, 0))
     tasks = texts(r.lrange(k.tasks, 0, -1))

@@ -10,25 +10,51 @@ the Lua scripts, the key schema); ``drivers/`` does the I/O (``_async/`` is the 
 """
 
 from .core import Process
+from .core.jobs import JobError, JobInfo, JsonSerializer
 from .core.model import DeadLetter, Delayed
 from .core.periodic import Schedule
 from .drivers import AsyncWorqr, Worqr
-from .errors import NotWorking, ScriptError, WorkerFailed, WorkerNotStarted, WorqrError
+from .drivers._async.jobs import AsyncJob
+from .drivers._sync.jobs import Job
+from .errors import (
+    JobFailed,
+    JobNotFound,
+    JobTimeout,
+    JobWaitTimeout,
+    NotWorking,
+    ScriptError,
+    UnknownFunction,
+    WorkerFailed,
+    WorkerNotStarted,
+    WorqrError,
+)
+from .runtime.jobs import JobContext
 from .runtime.retry import Retry, RetryLater
 
 __all__ = [
+    "AsyncJob",
     "AsyncWorqr",
     "DeadLetter",
     "Delayed",
+    "Job",
+    "JobContext",
+    "JobError",
+    "JobFailed",
+    "JobInfo",
+    "JobNotFound",
+    "JobTimeout",
+    "JobWaitTimeout",
+    "JsonSerializer",
     "NotWorking",
     "Process",
     "Retry",
     "RetryLater",
     "Schedule",
     "ScriptError",
+    "UnknownFunction",
     "WorkerFailed",
     "WorkerNotStarted",
     "Worqr",
     "WorqrError",
 ]
-__version__ = "0.5.0"
+__version__ = "0.6.0"

@@ -6,6 +6,8 @@ written to Redis); Redis' own errors (``redis.ConnectionError`` ...) pass throug
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class WorqrError(Exception):
     """Root of every worqr_py error."""
@@ -24,6 +26,36 @@ class WorkerFailed(WorqrError):
 
 class NotWorking(WorqrError):
     """The worker does not work on the queue: call ``start_work(queue)`` first."""
+
+
+class JobNotFound(WorqrError, LookupError):
+    """No record of this job: never submitted, expired after its TTL, or its queue deleted."""
+
+
+class JobWaitTimeout(WorqrError, TimeoutError):
+    """``wait_for_result`` gave up: the job had not ended within the caller's timeout."""
+
+
+class JobFailed(WorqrError):
+    """The job ended without a result: ``failed`` (its function raised, or timed out, on
+    its last try), ``dead`` (dead-lettered) or ``cancelled``. ``info`` is its record;
+    ``error`` the recorded error (a ``JobError``: type, message, traceback), or None."""
+
+    def __init__(self, info: Any) -> None:
+        self.info = info
+        self.status: str = info.status
+        self.error = info.error
+        why = f": {info.error.type or 'error'}: {info.error.message}" if info.error else ""
+        super().__init__(f"job {info.id!r} {info.status}{why}")
+
+
+class JobTimeout(WorqrError):
+    """Raised in a job's worker when the job ran past its timeout: the job is failed (or
+    retried) with this error, and the worker goes on."""
+
+
+class UnknownFunction(WorqrError, LookupError):
+    """A job names a function the worker does not have: the job fails with this error."""
 
 
 class ScriptError(WorqrError):

@@ -8,6 +8,7 @@ then yields the calls to run and turns their replies into results. ``Worqr`` (th
 from __future__ import annotations
 
 from .inspection import StateOps
+from .jobs import JobOps
 from .model import Options, Process, WorkerState
 from .periodic import PeriodicOps
 from .processes import ProcessOps
@@ -16,5 +17,5 @@ from .workers import WorkerOps
 __all__ = ["Core", "Options", "Process", "WorkerState"]
 
 
-class Core(StateOps, WorkerOps, ProcessOps, PeriodicOps):
+class Core(StateOps, WorkerOps, ProcessOps, PeriodicOps, JobOps):
     """All operations of one Worqr instance, over its options, keys and worker state."""

@@ -107,8 +107,9 @@ class CoreBase:
         front; repeat until its reply says done. ``dead_after`` deliveries send a task to the
         dead-letter list instead (0: a graceful leave, never)."""
         keys = [k.tasks, k.returned, k.workers, k.processes(wid), k.deliveries, k.dead, k.locks]
-        keys += [k.staging(wid), k.idle, k.dead_reasons]
+        keys += [k.staging(wid), k.idle, k.dead_reasons, *k.job_keys]
         args: list[str | int] = [wid, k.events, dead_after, LEAVE_CHUNK, self.keys.wakes, k.queue]
+        args.append(k.job_ends)
         return script(S.LEAVE_QUEUE, keys, args)
 
     def _started(self) -> str:

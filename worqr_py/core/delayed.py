@@ -88,7 +88,9 @@ class DelayedOps(CoreBase):
         cursor, total = "0", 0
         while True:
             removed, cursor = yield script(
-                S.CANCEL_DELAYED, [k.delayed, k.locks], [t, cursor, ZSCAN_CHUNK, pattern]
+                S.CANCEL_DELAYED,
+                [k.delayed, k.locks, *k.job_keys],
+                [t, cursor, ZSCAN_CHUNK, pattern, k.job_ends],
             )
             total += int(removed)
             if text(cursor) == "0":

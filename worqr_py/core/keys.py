@@ -35,6 +35,16 @@ Per queue, all in the hash slot of ``{E}`` (so one script per queue is Cluster-s
                            the last one, in the same script (periodic_fire.lua): once each.
     P:{E}:i        zset    workers of the queue waiting for work (their runner is idle), scored by
                            when they began to wait (ms): each new task wakes the most recent.
+    P:{E}:j        hash    job records (lua/include/jobs.lua): a job is the task "\x1f" + K, K its
+                           key; fields K (its call, as the serializer wrote it), and K + "\x1f" +
+                           s status, n attempts, w worker, e/b/x enqueued/began/ended (server
+                           ms), r result or error, t "<result ttl ms>:<failure ttl ms>",
+                           o options (JSON). Every script that moves a job sets its status.
+    P:{E}:jx       zset    ended jobs -> when their record expires (server ms); each job end
+                           drops at most 2 expired records (bounded), submit one it reuses.
+    P:{E}:jl       string  "job waiters present" (PX, refreshed by each waiting client): job ends
+                           PUBLISH on P:{E}:jd only while it exists.
+    P:{E}:jd       channel pub/sub: K, when job K ended (finished, failed, dead, cancelled).
     P:{E}:ev       channel pub/sub: "work:<n>", "cancel:<task>", "delete:", "dead:<task>".
     P:{E}:done     channel pub/sub: {"workerId", "task", "result"} per finish (JSON), sent only
                            while P:{E}:dl exists.
@@ -58,6 +68,9 @@ Worker registry, all in the hash slot of ``{P}``::
     {P}:wake:W     channel pub/sub: a queue name: a task there for W's runner (it waits on it).
                            The one name a script completes ({P}:wake: .. W): a channel has no
                            hash slot, so Cluster is unaffected.
+
+A job id is ``"<queue>@<K>"`` (K has no ``@``), split at the last ``@``: like a process id it
+routes to its queue's hash slot without a lookup.
 
 A process id is ``"<queue>_<W>.<token>"``: it names its queue, its worker and its token, so any
 instance can route it without a lookup. Worker ids are hex and tokens decimal, so the id splits
@@ -94,7 +107,16 @@ class QueueKeys:
     events: str  # P:{E}:ev (channel)
     done: str  # P:{E}:done (channel)
     done_listeners: str  # P:{E}:dl
+    jobs: str  # P:{E}:j
+    job_expiry: str  # P:{E}:jx
+    job_waiters: str  # P:{E}:jl
+    job_ends: str  # P:{E}:jd (channel)
     _base: str
+
+    @property
+    def job_keys(self) -> list[str]:
+        """The three job KEYS every script that moves tasks ends with: P:{E}:j, jx, jl."""
+        return [self.jobs, self.job_expiry, self.job_waiters]
 
     def processes(self, worker_id: str) -> str:
         """Key of the hash holding ``worker_id``'s processes on this queue."""
@@ -112,6 +134,7 @@ class QueueKeys:
             self.done_listeners,
             self.idle,
             self.delayed,
+            *self.job_keys,
         ]
 
     def stop_keys(self, worker_id: str) -> list[str]:
@@ -126,6 +149,7 @@ class QueueKeys:
             self.idle,
             self.workers,
             self.dead_reasons,
+            *self.job_keys,
         ]
 
     def retry_keys(self, worker_id: str) -> list[str]:
@@ -139,11 +163,13 @@ class QueueKeys:
             self.idle,
             self.workers,
             self.dead_reasons,
+            *self.job_keys,
         ]
 
     def promote_keys(self) -> list[str]:
         """The KEYS of promote.lua, in its header's order."""
-        return [self.delayed, self.tasks, self.returned, self.locks, self.idle, self.workers]
+        keys = [self.delayed, self.tasks, self.returned, self.locks, self.idle, self.workers]
+        return [*keys, *self.job_keys]
 
     def staging(self, worker_id: str) -> str:
         """Key of the sorted set staging ``worker_id``'s leave of this queue (leave_queue)."""
@@ -217,11 +243,31 @@ def _queue_keys(prefix: str, queue: str) -> QueueKeys:
         locks=f"{base}:u",
         done=f"{base}:done",
         done_listeners=f"{base}:dl",
+        jobs=f"{base}:j",
+        job_expiry=f"{base}:jx",
+        job_waiters=f"{base}:jl",
+        job_ends=f"{base}:jd",
         idle=f"{base}:i",
         delayed=f"{base}:z",
         events=f"{base}:ev",
         _base=base,
     )
+
+
+def job_id(queue: str, key: str) -> str:
+    """The public id of a job."""
+    return f"{queue}@{key}"
+
+
+def split_job_id(jid: str) -> tuple[str, str] | None:
+    """``(queue, key)`` of a job id, or None if it is not one."""
+    queue, sep, key = jid.rpartition("@")
+    if not (sep and queue and key):
+        return None
+    return queue, key
+
+
+JOB_MARK = "\x1f"  # a job's task is JOB_MARK + its key; no plain task may start with it
 
 
 def process_id(queue: str, worker_id: str, token: int | str) -> str:

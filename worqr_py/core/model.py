@@ -84,12 +84,15 @@ Notify = Callable[[CoreEvent], None]
 @dataclass(frozen=True, slots=True)
 class Process:
     """A task being worked on: ``id`` (finish or stop it by this), ``queue``, ``task``, and
-    ``deliveries``, how many times this task has been handed to a worker, this time included."""
+    ``deliveries``, how many times this task has been handed to a worker, this time included.
+    For a job (``submit``): ``job`` is its options and call as dequeued, for the job runtime
+    (``"<options JSON>\x1f<call>"``); None for a plain task."""
 
     id: str
     queue: str
     task: str
     deliveries: int = 1
+    job: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

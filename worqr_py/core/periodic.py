@@ -128,7 +128,7 @@ class PeriodicOps(CoreBase):
         schedule in its queue: setting it again with the same spec changes nothing, with
         another spec replaces it. True if it was created or changed."""
         k = self._queue(queue)
-        spec = spec_json(v.task(task), every, cron)
+        spec = spec_json(v.new_task(task), every, cron)
         key = v.name(
             task if name is None else name, "name" if name is not None else "name (the task)"
         )

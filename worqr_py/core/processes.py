@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import NotWorking, WorkerFailed
 from . import scripts as S
 from .calls import Op, command, scored, script, texts, time_ms
 from .delayed import PROMOTE_CHUNK
-from .keys import process_id
+from .keys import JOB_MARK, process_id
 from .model import Lost, Process, Reason
 from .returns import ReturnOps
 
@@ -20,14 +20,21 @@ class ProcessOps(ReturnOps):
     (stop_process, dead_letter_process) are ReturnOps'."""
 
     def dequeue(
-        self, queue: str, count: int = 1, finish: Sequence[str] = (), wake_one: bool = False
+        self,
+        queue: str,
+        count: int = 1,
+        finish: Sequence[str] = (),
+        wake_one: bool = False,
+        outcomes: Mapping[str, str] | None = None,
     ) -> Op[list[Process]]:
         """Finish ``finish`` (ids of this worker's processes on the same queue), then move up
         to ``count`` tasks from the queue's head into this worker's processes: one dequeue.lua
         call, atomic and fenced on the worker still being one of the queue's. A finish that
         finds the process no longer ours emits ``lost``. ``wake_one`` (the runtime's takes):
         a short take makes this worker one of the queue's waiting workers, woken by name for
-        the next task; a full take takes it out (its runner tries the queue again)."""
+        the next task; a full take takes it out (its runner tries the queue again).
+        ``outcomes`` (the job runtime's): process id -> how its job ended, "f:<result>" or
+        "x:<error>" (include/jobs.lua), for ids among ``finish``."""
         k = self._queue(queue)
         if isinstance(count, bool) or not isinstance(count, int):
             raise TypeError(f"count must be an int, not {type(count).__name__}")
@@ -38,13 +45,13 @@ class ProcessOps(ReturnOps):
         if queue not in w.queues:
             raise NotWorking(f"worker {wid} does not work on {queue!r}: call start_work(queue)")
         done = [self._mine(pid, queue) for pid in finish]
-        tokens = [t for t in done if t is not None]
+        tokens = _settles(finish, done, outcomes)
         with self._lock:
             token = w.next_token
             w.next_token += count
         wake = "1" if wake_one else ""
         args: list[str | int] = [wid, token, count, k.done, wake, k.events, self.keys.wakes]
-        args += [queue, PROMOTE_CHUNK, *tokens]
+        args += [queue, PROMOTE_CHUNK, k.job_ends, *tokens]
         reply = yield script(S.DEQUEUE, k.dequeue_keys(wid), args)
         if reply == -1:
             self._finished(finish, [])
@@ -56,7 +63,7 @@ class ProcessOps(ReturnOps):
         self._learn_due(queue, int(reply[1]))
         items = texts(reply[2::2])
         procs = [
-            Process(process_id(queue, wid, token + i), queue, t, int(n))
+            _process(process_id(queue, wid, token + i), queue, t, int(n))
             for i, (t, n) in enumerate(zip(items, reply[3::2], strict=True))
         ]
         with self._lock:  # checked and recorded at once: a failure either sees them or wins
@@ -77,9 +84,15 @@ class ProcessOps(ReturnOps):
         on the queue's done channel. False (and ``lost``) if it was no longer ours."""
         return (yield from self.finish_processes([process_id], result))[0]
 
-    def finish_processes(self, process_ids: Sequence[str], result: Any = None) -> Op[list[bool]]:
+    def finish_processes(
+        self,
+        process_ids: Sequence[str],
+        result: Any = None,
+        outcomes: Mapping[str, str] | None = None,
+    ) -> Op[list[bool]]:
         """Finish many processes: one finish.lua per queue, all in one round trip. Each
-        result says whether that process was still this live worker's (else: ``lost``)."""
+        result says whether that process was still this live worker's (else: ``lost``). A job
+        among them ends as finished (``outcomes``: how each ended, as for ``dequeue``)."""
         if isinstance(process_ids, str) or not isinstance(process_ids, Sequence):
             raise TypeError("process_ids must be a list of process ids")
         try:
@@ -98,9 +111,11 @@ class ProcessOps(ReturnOps):
         calls = []
         for queue, idx in by_queue.items():
             k = self.keys.queue(queue)
-            tokens = [parts[i][2] for i in idx]
+            ids = [process_ids[i] for i in idx]
+            tokens = _settles(ids, [parts[i][2] for i in idx], outcomes)
             keys = [k.processes(wid), k.deliveries, k.locks, k.done_listeners, k.workers]
-            calls.append(script(S.FINISH, keys, [wid, k.done, result_json, *tokens]))
+            args = [wid, k.done, result_json, k.job_ends, *tokens]
+            calls.append(script(S.FINISH, [*keys, *k.job_keys], args))
         replies: list[Any] = (yield calls) if calls else []
         ok = [False] * len(process_ids)
         removed = False
@@ -183,3 +198,26 @@ class ProcessOps(ReturnOps):
             proc = held.pop(pid, None)
             if proc is not None and not (i < len(ok) and ok[i]):
                 self.notify(Lost(proc))
+
+
+def _settles(
+    pids: Sequence[str], tokens: Sequence[str | None], outcomes: Mapping[str, str] | None
+) -> list[str]:
+    """The settle arguments of dequeue.lua/finish.lua: each token of ours, with its job's
+    outcome appended as ":<outcome>" when ``outcomes`` has one (include/jobs.lua)."""
+    out = []
+    for pid, tok in zip(pids, tokens, strict=True):
+        if tok is not None:
+            how = outcomes.get(pid) if outcomes else None
+            out.append(tok if how is None else f"{tok}:{how}")
+    return out
+
+
+def _process(pid: str, queue: str, item: str, n: int) -> Process:
+    """A Process from a dequeue reply's item: a job's is its task followed by
+    "\x1f<options>\x1f<call>" (kept as ``Process.job``)."""
+    if item.startswith(JOB_MARK):
+        key, sep, job = item[1:].partition(JOB_MARK)
+        if sep:
+            return Process(pid, queue, JOB_MARK + key, n, job)
+    return Process(pid, queue, item, n)

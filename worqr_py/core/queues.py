@@ -108,7 +108,8 @@ class QueueOps(DelayedOps):
 
         def step(offset: int, removed: int) -> Call:
             args: list[str | int] = [t, k.events, offset, LIST_CHUNK, delayed + removed]
-            return script(S.CANCEL, [k.tasks, k.returned, k.locks], args)
+            keys = [k.tasks, k.returned, k.locks, *k.job_keys]
+            return script(S.CANCEL, keys, [*args, k.job_ends])
 
         return delayed + (yield from _windows(step))
 
@@ -119,7 +120,8 @@ class QueueOps(DelayedOps):
         delayed tasks and periodic schedules go too; processes in flight are left to their
         workers, dead letters stay."""
         k = self._queue(queue)
-        keys = [k.tasks, k.returned, k.locks, k.delayed, k.schedules, k.fired]
+        keys = [k.tasks, k.returned, k.locks, k.delayed, k.schedules, k.fired, k.jobs]
+        keys.append(k.job_expiry)
         _, (_, cursor) = yield [
             command("SREM", self.keys.queues, queue),
             script(S.DELETE, keys, [k.events, "", LOCK_CHUNK]),
@@ -157,7 +159,7 @@ class QueueOps(DelayedOps):
         which = ["all", ""] if task is None else ["one", v.task(task)]
 
         def step(offset: int) -> Call:
-            keys = [k.dead, k.tasks, k.idle, k.workers, k.dead_reasons]
+            keys = [k.dead, k.tasks, k.idle, k.workers, k.dead_reasons, *k.job_keys]
             args: list[str | int] = [k.events, *which, offset, LIST_CHUNK, self.keys.wakes, queue]
             return script(S.REQUEUE_DEAD, keys, args)
 

@@ -112,7 +112,7 @@ class ReturnOps(CoreBase):
         if how in ("later", "retry"):
             dead_after = self.options.dead_after if how == "later" else 0
             args: list[str | int] = [wid, k.events, dead_after, self.keys.wakes]
-            args += [queue, delay_ms, reason, token]
+            args += [queue, delay_ms, reason, k.job_ends, token]
             reply, _, _ = yield [
                 script(S.RETRY, k.retry_keys(wid), args),
                 relist,
@@ -156,7 +156,7 @@ class ReturnOps(CoreBase):
         ``dead_after`` deliveries dead-letter a task instead (0: never; 1: at once), with
         ``reason`` (error_reason) recorded."""
         args: list[str | int] = [wid, k.events, dead_after, self.keys.wakes, k.queue, reason]
-        return script(S.STOP, k.stop_keys(wid), [*args, *tokens])
+        return script(S.STOP, k.stop_keys(wid), [*args, k.job_ends, *tokens])
 
     def _parse(self, pid: str) -> tuple[str, str, str]:
         parts = split_process_id(v.name(pid, "process_id"))

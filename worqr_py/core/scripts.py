@@ -65,6 +65,7 @@ CANCEL_DELAYED = _load("cancel_delayed")
 PERIODIC_SET = _load("periodic_set")
 PERIODIC_FIRE = _load("periodic_fire")
 UNSCHEDULE = _load("unschedule")
+SUBMIT = _load("submit")
 
 ALL: tuple[Script, ...] = (
     ENQUEUE,
@@ -94,4 +95,5 @@ ALL: tuple[Script, ...] = (
     PERIODIC_SET,
     PERIODIC_FIRE,
     UNSCHEDULE,
+    SUBMIT,
 )

@@ -25,18 +25,33 @@ def task(value: Any, arg: str = "task") -> str:
     return value
 
 
+def new_task(value: Any, arg: str = "task") -> str:
+    """A task to enqueue: a task that does not start with "\\x1f" (that marks a job)."""
+    if task(value, arg).startswith("\x1f"):
+        raise ValueError(f"{arg} must not start with '\\x1f' (it marks a job: use submit)")
+    return value  # type: ignore[no-any-return]
+
+
 def unique_task(value: Any) -> str:
     """The one task of a ``unique=True`` enqueue (a list is not allowed)."""
     if not isinstance(value, str):
         raise TypeError(f"task must be a str with unique=True, not {type(value).__name__}")
-    return task(value)
+    return new_task(value)
 
 
 def tasks(value: Any, arg: str = "task") -> list[str]:
-    """A task, or a list/tuple of tasks, as a list."""
+    """A task to enqueue, or a list/tuple of them, as a list."""
     if isinstance(value, (list, tuple)):
-        return [task(t, f"{arg}[{i}]") for i, t in enumerate(value)]
-    return [task(value, arg)]
+        return [new_task(t, f"{arg}[{i}]") for i, t in enumerate(value)]
+    return [new_task(value, arg)]
+
+
+def job_key(value: Any, arg: str = "job_id") -> str:
+    """A job key: 1 to 200 printable characters without "@" (it ends a job id) or "\\x1f"."""
+    text = name(value, arg)
+    if len(text) > 200 or "@" in text or not text.isprintable():
+        raise ValueError(f"{arg} must be 1 to 200 printable characters without '@', got {text!r}")
+    return text
 
 
 def seconds(value: Any, arg: str) -> float:

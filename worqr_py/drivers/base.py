@@ -130,6 +130,11 @@ class DriverBase:
         # wake channel -> the runtime's callback: (queue) for a wake, (None) after the
         # subscriber reconnected (a wake may have been missed)
         self._wakes: dict[str, Callable[[str | None], None]] = {}
+        # job waiting (drivers/_async/jobs.py): job-end channel -> queue, the channels whose
+        # subscription was confirmed, and (queue, key) -> the events of its waiters
+        self._job_channels: dict[str, str] = {}
+        self._job_listened: set[str] = set()
+        self._job_waiters: dict[tuple[str, str], set[Any]] = {}
 
     @property
     def worker_id(self) -> str | None:
@@ -274,6 +279,11 @@ class DriverBase:
             except Exception as exc:
                 self._error(exc)
             return None
+        if message.get("type") == "message" and channel in self._job_channels:
+            ended = (self._job_channels[channel], text(message["data"]))
+            for ready in list(self._job_waiters.get(ended, ())):
+                ready.set()
+            return None
         if message.get("type") == "message" and channel in self._done:
             try:
                 self._handlers.emit(f"d:{self._done[channel]}", json.loads(text(message["data"])))
@@ -288,7 +298,10 @@ class DriverBase:
         return None
 
     def _missed(self) -> None:
-        """The subscriber reconnected: wakes may have been missed meanwhile."""
+        """The subscriber reconnected: wakes and job ends may have been missed meanwhile."""
+        for waiters in list(self._job_waiters.values()):
+            for ready in list(waiters):
+                ready.set()
         for wake in list(self._wakes.values()):
             try:
                 wake(None)

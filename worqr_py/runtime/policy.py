@@ -21,9 +21,12 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from ..core import validate as v
+from ..core.jobs import JobCall
+from ..core.keys import JOB_MARK
 from ..core.model import Process
 from ..drivers.base import jittered
-from ..errors import WorqrError
+from ..errors import JobTimeout, WorqrError
+from .jobs import Counters, JobPolicy
 from .retry import Retry, RetryLater
 
 if TYPE_CHECKING:
@@ -60,6 +63,7 @@ class RunnerBase:
         reregister: bool,
         prefetch: int,
         retry: Retry | None = None,
+        jobs: JobPolicy | None = None,
     ) -> None:
         names = [queues] if isinstance(queues, str) else queues
         if not isinstance(names, (list, tuple)) or not names:
@@ -80,6 +84,12 @@ class RunnerBase:
         if retry is not None and not isinstance(retry, Retry):
             raise TypeError(f"retry must be a Retry or None, not {type(retry).__name__}")
         self.retry = retry
+        # run_jobs: the job policy; each job's outcome until acked, its decoded call while
+        # it runs, and the counters (the client's: they outlive a run)
+        self.jobs = jobs
+        self.outcomes: dict[str, str] = {}
+        self.calls: dict[str, JobCall] = {}
+        self.counters = Counters()
         self.signals = 0
         self.broken: set[str] = set()  # schedules reported as not evaluable
         self.errors = 0  # takes that failed in a row while the worker stayed alive
@@ -244,6 +254,38 @@ class RunnerBase:
         else:
             log.error("handler failed on %r: %s", p.task, outcome, exc_info=exc)
         return how, wait
+
+    def job_failed(
+        self, p: Process, exc: BaseException, max_deliveries: int | None
+    ) -> tuple[str, float]:
+        """``failed`` for a job of ``run_jobs`` (``JobPolicy.failed``: "retry", "later" or
+        "fail"), counted; for a plain task (``run``, or a plain task on a job queue) as
+        ``failed``."""
+        if self.jobs is None or not p.task.startswith(JOB_MARK):
+            return self.failed(p, exc, max_deliveries)
+        call = self.calls.pop(p.id, None)
+        how, wait = self.jobs.failed(p, call, exc)
+        name = call.function if call is not None else "?"
+        self.counters.add(p.queue, name, "failed" if how == "fail" else "retried")
+        if isinstance(exc, JobTimeout):
+            self.counters.add(p.queue, name, "timed_out")
+        return how, wait
+
+    def job_done(self, p: Process, outcome: str | None) -> None:
+        """A job returned (``outcome``: its settle outcome; None: it had no record)."""
+        call = self.calls.pop(p.id, None)
+        if outcome is not None:
+            self.outcomes[p.id] = outcome
+        self.counters.add(p.queue, call.function if call is not None else "?", "done")
+
+    def acked(self, pids: list[str]) -> None:
+        """These finishes reached Redis: their outcomes are no longer needed."""
+        for pid in pids:
+            self.outcomes.pop(pid, None)
+
+    @staticmethod
+    def record_gone(p: Process) -> None:
+        log.warning("job %s has no record (expired, or its queue deleted): dropped", p.task[1:])
 
     @staticmethod
     def unsettled(exc: BaseException) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..core import validate as v
 
@@ -55,6 +56,27 @@ class Retry:
         object.__setattr__(self, "_waits", waits)
         v.seconds(self.base, "base")
         v.seconds(self.cap, "cap")
+
+    def to_json(self) -> dict[str, Any]:
+        """The policy as JSON data (a job's options carry it; ``from_json`` reads it)."""
+        backoff = list(self.backoff) if self.backoff is not None else None
+        return {
+            "max": self.max,
+            "backoff": backoff,
+            "base": self.base,
+            "cap": self.cap,
+            "jitter": self.jitter,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Retry:
+        return cls(
+            data["max"],
+            data.get("backoff"),
+            data.get("base", 1.0),
+            data.get("cap", 300.0),
+            data.get("jitter", True),
+        )
 
     def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry number ``attempt`` (1 = the first retry)."""

@@ -12,12 +12,16 @@
   "cancel" event and decide.
   The last call (the window reached the head) releases the task's uniqueness lock if it is
   still held by a queued or returned copy and some copy was removed, and PUBLISHes cancel.
+  A job removed is cancelled in the call that removes it (include/jobs.lua).
   KEYS[1]  P:{E}:q     KEYS[2] P:{E}:qn     KEYS[3] P:{E}:u
+  KEYS[4]  P:{E}:j     KEYS[5] P:{E}:jx     KEYS[6] P:{E}:jl
   ARGV[1]  the task    ARGV[2] the queue's event channel
   ARGV[3]  offset: entries at the tail already walked (0 on the first call)
   ARGV[4]  CHUNK       ARGV[5] copies removed by the earlier calls of this cancel
+  ARGV[6]  the queue's job-end channel
   Returns: {copies removed by this call, the offset for the next call, 1 if done else 0}.
 ]]
+-- @include jobs
 -- @include window
 local removed, nxt, done, at = remove_window(KEYS[1], ARGV[1], tonumber(ARGV[3]),
   tonumber(ARGV[4]))
@@ -28,6 +32,7 @@ if removed > 0 then
     if at[i] < k then counted[#counted + 1] = at[i] end
   end
   remove_at(KEYS[2], counted, k)
+  job_end(jobs_open(KEYS[4], KEYS[5], KEYS[6], ARGV[6]), ARGV[1], 'cancelled', nil)
 end
 if not done then return {removed, nxt, 0} end
 if removed + tonumber(ARGV[5]) > 0 then

@@ -14,6 +14,7 @@
   enqueue: calling delete_queue again releases them.
   KEYS[1]  P:{E}:q     KEYS[2] P:{E}:qn     KEYS[3] P:{E}:u     KEYS[4] P:{E}:z
   KEYS[5]  P:{E}:sched KEYS[6] P:{E}:sf     (the queue's periodic schedules go too)
+  KEYS[7]  P:{E}:j     KEYS[8] P:{E}:jx     (and its job records: get_job finds none)
   ARGV[1]  the queue's event channel
   ARGV[2]  "" on the first call, then the HSCAN cursor the previous call answered
   ARGV[3]  CHUNK (HSCAN COUNT)
@@ -24,7 +25,7 @@ local n = 0
 local cursor = ARGV[2]
 if cursor == '' then
   n = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[4])
-  redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6])
+  redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
   redis.call('PUBLISH', ARGV[1], 'delete:')
   cursor = '0'
 end

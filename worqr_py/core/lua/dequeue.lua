@@ -10,6 +10,8 @@
   KEYS[8]  P:{E}:i     workers waiting for work (wake one)
   KEYS[9]  P:{E}:z     the queue's delayed tasks: up to ARGV[9] due ones are promoted first
                        (include/delayed.lua) and announced like an enqueue
+  KEYS[10] P:{E}:j     job records   KEYS[11] P:{E}:jx ended jobs   KEYS[12] P:{E}:jl waiters
+                       (include/jobs.lua: a job taken is started, one finished ends)
   ARGV[1]  W           ARGV[2] first new token      ARGV[3] N, the most tasks to take
   ARGV[4]  the queue's done channel
   ARGV[5]  '1' if W's runner takes part in waking one runner per task (include/wake.lua),
@@ -18,16 +20,19 @@
            waits to be woken)
   ARGV[6]  the queue's event channel    ARGV[7] the wake channel prefix
   ARGV[8]  the queue name               ARGV[9] the most delayed tasks to promote
-  ARGV[10..] tokens of W's processes to finish first
+  ARGV[10] the queue's job-end channel
+  ARGV[11..] W's processes to finish first: "<token>", or for a job "<token>:f:<result>" /
+           "<token>:x:<error>" (include/jobs.lua settle_arg)
   Returns: -1 if W is not a worker of the queue (never started, stopped, or reclaimed: its
            processes are gone too); else {finished, due, task, deliveries, task, deliveries,
            ...}: finished has 1 per token finished (0: not W's), due is in how many ms the
            earliest delayed task left is due (0: already) or -1 (none), the i-th task has
-           token ARGV[2]+i-1.
+           token ARGV[2]+i-1; a job's task is followed by "\31<options>\31<call>".
   Retry-safe: if the first new token is already W's (the same call, retried after its reply was
   lost), the tasks it took are answered again (its finishes reported done) and nothing more is
   taken.
 ]]
+-- @include jobs
 -- @include process
 -- @include delayed
 -- @include wake
@@ -35,33 +40,35 @@ if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return -1 end
 local token = tonumber(ARGV[2])
 local finished = {}
 local out = {finished, -1}
+local jb = jobs_open(KEYS[10], KEYS[11], KEYS[12], ARGV[10])
 if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then
-  for _ = 10, #ARGV do finished[#finished + 1] = 1 end
+  for _ = 11, #ARGV do finished[#finished + 1] = 1 end
   for i = 0, tonumber(ARGV[3]) - 1 do
     local tok = string.format('%d', token + i)
     local task = redis.call('HGET', KEYS[4], tok)
     if not task then break end
-    out[#out + 1] = task
+    out[#out + 1] = jb and job_reply(jb, task) or task
     out[#out + 1] = tonumber(redis.call('HGET', KEYS[5], ARGV[1] .. '.' .. tok) or 1)
   end
   return out
 end
 local has_unique = redis.call('EXISTS', KEYS[6]) == 1
-if #ARGV >= 10 then
+if #ARGV >= 11 then
   local done = done_channel(KEYS[7], ARGV[4])
-  for i = 10, #ARGV do
-    finished[#finished + 1] = finish_one(KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[i], done,
-      'null', has_unique)
+  for i = 11, #ARGV do
+    local tok, kind, payload = settle_arg(ARGV[i])
+    finished[#finished + 1] = finish_one(KEYS[4], KEYS[5], KEYS[6], ARGV[1], tok, done,
+      'null', has_unique, jb, kind, payload)
   end
 end
 local promoted, now = 0, nil
 if redis.call('EXISTS', KEYS[9]) == 1 then
   now = now_ms()
-  promoted = promote(KEYS[9], KEYS[1], KEYS[2], KEYS[6], now, tonumber(ARGV[9]))
+  promoted = promote(KEYS[9], KEYS[1], KEYS[2], KEYS[6], now, tonumber(ARGV[9]), jb)
 end
 for i = 0, tonumber(ARGV[3]) - 1 do
   local task, n = take_one(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[1],
-    string.format('%d', token + i), has_unique)
+    string.format('%d', token + i), has_unique, jb)
   if not task then break end
   out[#out + 1] = task
   out[#out + 1] = n

@@ -13,6 +13,7 @@
   ends is moved, once; one dead-lettered after it began may stay.
   KEYS[1]  P:{E}:dead  KEYS[2] P:{E}:q     KEYS[3] P:{E}:i (one waiting runner woken per task)
   KEYS[4]  P:{E}:w     KEYS[5] P:{E}:dr (the reasons of the moved tasks are dropped)
+  KEYS[6]  P:{E}:j     KEYS[7] P:{E}:jx     KEYS[8] P:{E}:jl   (a job moved is queued again)
   ARGV[1]  the queue's event channel
   ARGV[2]  "all" to move every dead task, "one" to move only the copies of ARGV[3]
   ARGV[3]  the task, with "one"
@@ -22,6 +23,7 @@
   Returns: {tasks moved by this call, the offset for the next call, 1 if done else 0}.
   PUBLISHes work:<n> when it moved n > 0.
 ]]
+-- @include jobs
 -- @include window
 -- @include wake
 local chunk = tonumber(ARGV[5])
@@ -41,6 +43,10 @@ else
   local removed
   removed, nxt, done = remove_window(KEYS[1], ARGV[3], tonumber(ARGV[4]), chunk)
   for i = 1, removed do moved[i] = ARGV[3] end
+end
+local jb = jobs_open(KEYS[6], KEYS[7], KEYS[8], '')
+if jb then
+  for i = 1, #moved do job_wait(jb, moved[i], 'queued', '') end
 end
 for i = 1, #moved, 1000 do
   redis.call('RPUSH', KEYS[2], unpack(moved, i, math.min(i + 999, #moved)))

@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from pyee.asyncio import AsyncIOEventEmitter
 
+from ...runtime.jobs import await_with_timeout, call_in_process, call_with_timeout
 from .redis_io import SETTLING, Settling
 
 T = TypeVar("T")
@@ -24,6 +25,7 @@ Work = Callable[[], Coroutine[Any, Any, Any]]
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 FLAVOUR: Literal["async", "sync"] = "async"  # what drivers.connect builds clients for
 Lock = asyncio.Lock
+Semaphore = asyncio.Semaphore
 
 
 class Event:
@@ -210,6 +212,26 @@ async def settle_all(pending: Iterable[asyncio.Future[Any]]) -> None:
     waiting = list(pending)
     if waiting:
         await asyncio.gather(*waiting, return_exceptions=True)
+
+
+async def run_job_call(
+    f: Callable[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    isolation: str,
+) -> Any:
+    """Call a job's function (runtime/jobs.py): a coroutine function on the loop, cancelled
+    at the timeout; a plain one in a thread, interrupted there; with ``isolation="process"``
+    in a child process, killed."""
+    if isolation == "process":
+        return await asyncio.to_thread(call_in_process, f, args, kwargs, timeout)
+    if asyncio.iscoroutinefunction(f):
+        return await await_with_timeout(f(*args, **kwargs), timeout)
+    result = await asyncio.to_thread(call_with_timeout, f, args, kwargs, timeout)
+    if asyncio.iscoroutine(result):
+        result = await await_with_timeout(result, timeout)
+    return result
 
 
 def handler_runner(handler: Callable[..., Any]) -> Callable[..., Awaitable[None]]:

@@ -17,19 +17,21 @@ import redis as redis_flavour
 
 from ...core import Core, Options, Process, scripts
 from ...core.inspection import Snapshot
+from ...core.jobs import Serializer
 from ...core.model import DeadLetter, Delayed, Overview
 from ...core.periodic import Schedule
 from ...runtime._sync.owner import SyncOwner
 from ...runtime._sync.runner import SyncRunner
+from ...runtime.jobs import RUN_JOBS_DOC, Counters, JobPolicy, run_jobs_handler
 from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
 from ...runtime.retry import Retry
 from ..base import DONE_DOC, doc
 from ..connect import clients
-from .machinery import Machinery
+from .jobs import JobsApi
 from .primitives import FLAVOUR, cancel_handlers, emitter, state_lock
 
 
-class Worqr(Machinery):
+class Worqr(JobsApi):
     """A reliable Redis work queue client (this is the sync client; the other flavour has
     the same API, and the sync one is thread-safe).
 
@@ -42,7 +44,9 @@ class Worqr(Machinery):
     ``reclaimed(worker_id, queue, count)``, ``dead(queue, task)`` (a task dead-lettered after
     ``max_deliveries``), ``redis_restarted(old_run_id, new_run_id)`` (Redis restarted: without
     persistence, its data is gone) and ``error(exception)``. Queue handlers of the asyncio
-    client may be plain functions or coroutine functions.
+    client may be plain functions or coroutine functions. ``serializer`` (jobs' calls and
+    results; JSON by default) is any object with ``dumps(obj) -> str`` and ``loads(str)``:
+    submitters and workers of a queue must use the same.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class Worqr(Machinery):
         poll_interval: float = 5.0,
         max_deliveries: int | None = 5,
         retry_timeout: float = 10.0,
+        serializer: Serializer | None = None,
     ) -> None:
         options = Options(
             prefix, heartbeat_interval, heartbeat_ttl, poll_interval, max_deliveries, retry_timeout
@@ -64,7 +69,14 @@ class Worqr(Machinery):
         self._redis, self._sub, self._owned = clients(url, redis, subscriber, FLAVOUR)
         super().__init__(options, emitter(self._handler_raised), emitter(self._error), state_lock())
         self._init_machinery()
+        if serializer is not None:
+            if not callable(getattr(serializer, "dumps", None)) or not callable(
+                getattr(serializer, "loads", None)
+            ):
+                raise TypeError("serializer must have dumps(obj) -> str and loads(str) methods")
+            self._core.serializer = serializer
         self._runner: SyncRunner | None = None
+        self._job_counters = Counters()
 
     # ---- lifecycle --------------------------------------------------------------------
     def init(self) -> Worqr:
@@ -290,6 +302,36 @@ class Worqr(Machinery):
             self._runner.run()
         finally:
             self._runner = None
+
+    @doc(RUN_JOBS_DOC)
+    def run_jobs(
+        self,
+        functions: Mapping[str, Callable[..., Any]],
+        queues: str | list[str],
+        *,
+        concurrency: int = 1,
+        grace: float = 30.0,
+        reregister: bool = True,
+        prefetch: int = 1,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        isolation: str = "thread",
+    ) -> None:
+        jobs = JobPolicy(functions, timeout, isolation, retry)
+        self._runner = SyncRunner(
+            self, queues, run_jobs_handler, concurrency, grace, reregister, prefetch, retry, jobs
+        )
+        self._runner.counters = self._job_counters
+        try:
+            self._runner.run()
+        finally:
+            self._runner = None
+
+    def job_counts(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Jobs this client's ``run_jobs`` ended or retried, per ``(queue, function)``:
+        ``{"done", "failed", "retried", "timed_out"}`` (timed out ones also count as failed
+        or retried). Since the client was made."""
+        return self._job_counters.snapshot()
 
     @doc(SHUTDOWN_DOC)
     def shutdown(self, force: bool = False) -> None:

@@ -21,10 +21,11 @@ from ...core.calls import Call, Op, Step
 from ...core.model import WorkerState
 from ...errors import WorqrError
 from ..base import FATAL, RETRYABLE, DriverBase, RetryClock
-from .primitives import Background, Event, Job, settled, start
+from .primitives import Background, Event, Job, Semaphore, settled, start, state_lock
 from .redis_io import Executor, PubSub
 
 T = TypeVar("T")
+JOB_READS = 4  # reads of job waiters in flight at once, per client: at most that many connections
 
 
 class Machinery(DriverBase):
@@ -44,6 +45,8 @@ class Machinery(DriverBase):
         self._requests: deque[tuple[str, Event]] = deque()  # channels to subscribe
         self._leaving: deque[str] = deque()  # channels to unsubscribe
         self._pubsub: PubSub | None = None  # the listener's, once it runs
+        self._starting = state_lock()  # one listener, however many threads subscribe at once
+        self._job_reads = Semaphore(JOB_READS)  # job waiters' reads in flight (connections)
 
     def _closed(self) -> bool:
         return self._closing.is_set()
@@ -86,10 +89,18 @@ class Machinery(DriverBase):
         unseen."""
         return settled(lambda: self._run(op), self._give_back)
 
-    def _take(self, queue: str, count: int, finish: list[str]) -> list[Process]:
+    def _take(
+        self, queue: str, count: int, finish: list[str], outcomes: dict[str, str]
+    ) -> list[Process]:
         """The runtime's ``dequeue_many``: it also takes part in waking one worker per task
-        (a short take makes this worker one the next task wakes by name)."""
-        return self._taking(self._core.dequeue(queue, count, finish, wake_one=True))
+        (a short take makes this worker one the next task wakes by name), and ends the jobs
+        it finishes as ``outcomes`` say."""
+        op = self._core.dequeue(queue, count, finish, True, outcomes)
+        return self._taking(op)
+
+    def _finish(self, process_ids: list[str], outcomes: dict[str, str]) -> list[bool]:
+        """The runtime's ``finish_processes``, ending jobs as ``outcomes`` say."""
+        return self._run(self._core.finish_processes(process_ids, None, outcomes))
 
     def _wake_me(self, callback: Callable[[str | None], None]) -> None:
         """Route this worker's wake channel to ``callback`` (the runtime's: a named wake
@@ -183,8 +194,9 @@ class Machinery(DriverBase):
         requests = [(channel, Event()) for channel in channels]
         self._requests.extend(requests)
         self._wake_listener()
-        if self._listener is None:
-            self._listener = start(self._listen, "worqr-listener")
+        with self._starting:
+            if self._listener is None:
+                self._listener = start(self._listen, "worqr-listener")
         if self._listener.is_current():
             return
         wait = max(10.0, self._core.options.retry_timeout)

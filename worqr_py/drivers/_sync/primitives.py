@@ -8,6 +8,7 @@ Each primitive says what it touches. None of them talks to Redis except ``Execut
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import threading
@@ -17,11 +18,14 @@ from typing import Any, Literal, TypeVar
 
 from pyee.base import EventEmitter
 
+from ...runtime.jobs import await_with_timeout, call_in_process, call_with_timeout
+
 T = TypeVar("T")
 Work = Callable[[], Any]
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 FLAVOUR: Literal["async", "sync"] = "sync"  # what drivers.connect builds clients for
 Lock = threading.Lock
+Semaphore = threading.BoundedSemaphore
 
 
 class Event(threading.Event):
@@ -125,6 +129,26 @@ def call_now(f: Callable[..., Any], *args: Any) -> Any:
 
 def settle_all(pending: Iterable[Any]) -> None:
     """Nothing to wait for: ``call_now`` returned after its callback did."""
+
+
+def run_job_call(
+    f: Callable[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    isolation: str,
+) -> Any:
+    """Call a job's function (runtime/jobs.py) in the runner thread, interrupted there at
+    the timeout; a coroutine function in a loop of its own, cancelled; with
+    ``isolation="process"`` in a child process, killed."""
+    if isolation == "process":
+        return call_in_process(f, args, kwargs, timeout)
+    if asyncio.iscoroutinefunction(f):
+        return asyncio.run(await_with_timeout(f(*args, **kwargs), timeout))
+    result = call_with_timeout(f, args, kwargs, timeout)
+    if asyncio.iscoroutine(result):
+        result = asyncio.run(await_with_timeout(result, timeout))
+    return result
 
 
 def handler_runner(handler: Callable[..., Any]) -> Callable[..., Any]:

@@ -7,18 +7,21 @@ threads) is generated from it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from ...core.keys import JOB_MARK
 from ...core.model import Process
 from ...drivers._sync.primitives import (
     Event,
     Job,
     Lock,
     handler_runner,
+    run_job_call,
     signal_handlers,
     start,
     until_set,
@@ -26,6 +29,7 @@ from ...drivers._sync.primitives import (
 )
 from ...drivers.base import FATAL
 from ...errors import WorkerFailed, WorqrError
+from ..jobs import job_error, log_done
 from ..policy import RunnerBase, log
 
 if TYPE_CHECKING:
@@ -40,7 +44,7 @@ class SyncRunner(RunnerBase):
         self.w = w
         self.wake, self.stop, self.force = Event(), Event(), Event()
         self.rejoining = Lock()
-        self.run_one = handler_runner(self.handler)
+        self.run_one = self.run_job if self.jobs is not None else handler_runner(self.handler)
         self.joined_as: str | None = None  # the worker id whose join completed
 
     def run(self) -> None:
@@ -185,9 +189,13 @@ class SyncRunner(RunnerBase):
             if self.stop.is_set():
                 break  # prefetched, not started: fail_worker returns it to the front
             try:
-                self.run_one(p)
+                outcome = self.run_one(p)
             except Exception as exc:
-                how, wait = self.failed(p, exc, max_deliveries)
+                how, wait = self.job_failed(p, exc, max_deliveries)
+                if how == "fail":  # a job's last try: it ends failed, acked with the next take
+                    done.setdefault(p.queue, []).append(p.id)
+                    self.outcomes[p.id] = "x:" + job_error(exc)
+                    continue
                 if how == "dead":
                     settle = partial(self.w.dead_letter_process, error=exc)
                 elif how == "retry":
@@ -198,6 +206,29 @@ class SyncRunner(RunnerBase):
                     unsettled.append(partial(settle, p.id))
             else:
                 done.setdefault(p.queue, []).append(p.id)
+                if self.jobs is not None:
+                    self.job_done(p, outcome)
+
+    def run_job(self, p: Process) -> str | None:
+        """Run a job: decode its call, call its function (``run_job_call``: timeouts and
+        isolation), and return its outcome with the result serialized. A job task whose
+        record is gone (expired while dead, or its queue deleted) is just finished."""
+        assert self.jobs is not None
+        core = self.w._core
+        if not p.task.startswith(JOB_MARK):
+            raise ValueError(f"a plain task on a job queue: {p.task[:100]!r}")
+        if p.job is None:
+            self.record_gone(p)
+            return None
+        call = core.parse_job(p.queue, p.task, p.job)
+        self.calls[p.id] = call
+        f, kwargs = self.jobs.prepare(call, p)
+        started = time.monotonic()
+        timeout = self.jobs.timeout_of(call)
+        result = run_job_call(f, call.args, kwargs, timeout, self.jobs.isolation)
+        outcome = core.finished(result)
+        log_done(call, p, started)
+        return outcome
 
     def take(self, done: dict[str, list[str]]) -> list[Process]:
         """Ack the finished processes of a queue and take its next tasks: one round trip.
@@ -208,11 +239,11 @@ class SyncRunner(RunnerBase):
             return []
         for q, stamp in self.turns(done):
             try:
-                batch = self.w._take(q, self.prefetch, done.get(q, []))
+                batch = self.w._take(q, self.prefetch, done.get(q, []), self.outcomes)
             except (WorqrError, RedisError) as exc:
                 self.recover(q, exc)
                 return []
-            done.pop(q, None)
+            self.acked(done.pop(q, []))
             self.errors = 0
             self.taken(q, stamp, len(batch))
             if batch:
@@ -241,8 +272,9 @@ class SyncRunner(RunnerBase):
     def flush(self, done: dict[str, list[str]]) -> None:
         """Ack the finished processes; on an error they stay in ``done`` for the next try."""
         ids = [pid for pids in done.values() for pid in pids]
-        if ids and self.guard(self.w.finish_processes, ids):
+        if ids and self.guard(partial(self.w._finish, outcomes=self.outcomes), ids):
             done.clear()
+            self.acked(ids)
 
     def resettle(self, unsettled: list[Callable[[], Any]]) -> None:
         """Try the returns that failed again, oldest first (each fenced: one that is no

@@ -1,10 +1,12 @@
 -- Helpers shared by the scripts that move processes (included where "@include process" is).
 -- A task's uniqueness lock lives in P:{E}:u as task -> state of its one unique copy:
 -- 'q' queued (not yet delivered), 'r' returned to the head (its qn entry ends in ':u'),
--- or 'W.token' in process with that worker and token.
+-- or 'W.token' in process with that worker and token. jb: the job context (jobs.lua, nil
+-- when the queue has no jobs): a job's status changes with each move.
 
--- Take the head of the queue into W's processes as token tok. Returns task, deliveries.
-local function take_one(q, qn, p, d, u, w, tok, has_unique)
+-- Take the head of the queue into W's processes as token tok. Returns what the dequeue
+-- answers for it (the task; a job's with its call: job_start) and its deliveries.
+local function take_one(q, qn, p, d, u, w, tok, has_unique, jb)
   local task = redis.call('LPOP', q)
   if not task then return nil, 0 end
   local entry = redis.call('LPOP', qn)
@@ -19,15 +21,18 @@ local function take_one(q, qn, p, d, u, w, tok, has_unique)
   if n > 1 then redis.call('HSET', d, f, n) end
   if uniq then redis.call('HSET', u, task, f) end
   redis.call('HSET', p, tok, task)
+  if jb then return job_start(jb, task, n, w), n end
   return task, n
 end
 
 -- Finish W's process tok: drop it, release its uniqueness lock if it holds it, and PUBLISH
--- done (JSON) on the done channel when it is not '' (someone listens). Returns 1, or 0 if
--- the process is not W's. With no listener and no unique task it is just two HDELs.
-local function finish_one(p, d, u, w, tok, done, result, has_unique)
+-- done (JSON) on the done channel when it is not '' (someone listens). A job ends: finished
+-- (kind 'f': payload is its result; nil: none) or failed (kind 'x': payload is the error);
+-- a job's done event carries a null result (get the job for it). Returns 1, or 0 if the
+-- process is not W's. With no listener, no unique task and no job it is just two HDELs.
+local function finish_one(p, d, u, w, tok, done, result, has_unique, jb, kind, payload)
   local task
-  if done ~= '' or has_unique then
+  if done ~= '' or has_unique or jb then
     task = redis.call('HGET', p, tok)
     if not task then return 0 end
     redis.call('HDEL', p, tok)
@@ -37,6 +42,10 @@ local function finish_one(p, d, u, w, tok, done, result, has_unique)
   local f = w .. '.' .. tok
   redis.call('HDEL', d, f)
   if has_unique and redis.call('HGET', u, task) == f then redis.call('HDEL', u, task) end
+  if kind then result = 'null' end
+  if jb then
+    if kind == 'x' then job_end(jb, task, 'failed', payload) else job_end(jb, task, 'finished', payload) end
+  end
   if done ~= '' then
     redis.call('PUBLISH', done, '{"workerId":' .. cjson.encode(w) .. ',"task":' ..
       cjson.encode(task) .. ',"result":' .. result .. '}')
@@ -70,7 +79,7 @@ end
 -- dead-letter it (its lock released, a dead event, its reason recorded: record_dead).
 -- Returns nil if it was dead-lettered, else its delivery count and whether it holds its
 -- unique lock (the caller puts it back).
-local function returning(dead, d, u, w, tok, task, max, ev, why, reason)
+local function returning(dead, d, u, w, tok, task, max, ev, why, reason, jb)
   local f = w .. '.' .. tok
   local n = redis.call('HGET', d, f)
   if n then redis.call('HDEL', d, f) else n = 1 end
@@ -79,6 +88,7 @@ local function returning(dead, d, u, w, tok, task, max, ev, why, reason)
     redis.call('RPUSH', dead, task)
     if uniq then redis.call('HDEL', u, task) end
     record_dead(why, task, n, reason)
+    if jb then job_end(jb, task, 'dead', reason ~= '' and reason or job_lost(n)) end
     redis.call('PUBLISH', ev, 'dead:' .. task)
     return nil
   end
@@ -88,9 +98,10 @@ end
 -- Give W's process (token tok, task) back: to the FRONT with its delivery count (a unique
 -- copy keeps its lock), or, after max deliveries (max > 0), to the dead-letter list (its
 -- lock released, reason recorded as by record_dead). The caller has already removed it from P:{E}:p:W. Returns 1 front, 2 dead.
-local function give_back(q, qn, dead, d, u, w, tok, task, max, ev, why, reason)
-  local n, uniq = returning(dead, d, u, w, tok, task, max, ev, why, reason)
+local function give_back(q, qn, dead, d, u, w, tok, task, max, ev, why, reason, jb)
+  local n, uniq = returning(dead, d, u, w, tok, task, max, ev, why, reason, jb)
   if not n then return 2 end
+  if jb then job_wait(jb, task, 'queued', reason) end
   redis.call('LPUSH', q, task)
   if uniq then
     redis.call('LPUSH', qn, n .. ':u')
@@ -107,7 +118,7 @@ end
 -- HMGET/HDEL of the delivery counts, one HMGET of the locks (when any exist) and one LPUSH
 -- per 1,000 tasks; a task dead-lettered here has no reason (why: its record dropped).
 -- Returns the number back at the front and the dead-lettered tasks.
-local function give_back_many(q, qn, dead, d, u, w, toks, tasks, max, ev, why)
+local function give_back_many(q, qn, dead, d, u, w, toks, tasks, max, ev, why, jb)
   local k = #toks
   if k == 0 then return 0, {} end
   local fields, counts, locks = {}, {}, {}
@@ -130,10 +141,12 @@ local function give_back_many(q, qn, dead, d, u, w, toks, tasks, max, ev, why)
       redis.call('RPUSH', dead, tasks[i])
       if uniq then redis.call('HDEL', u, tasks[i]) end
       record_dead(why, tasks[i], n, '')
+      if jb then job_end(jb, tasks[i], 'dead', job_lost(n)) end
       redis.call('PUBLISH', ev, 'dead:' .. tasks[i])
       died[#died + 1] = tasks[i]
     else
       front[#front + 1] = tasks[i]
+      if jb then job_wait(jb, tasks[i], 'queued', '') end
       if uniq then
         entries[#entries + 1] = n .. ':u'
         relock[#relock + 1] = tasks[i]

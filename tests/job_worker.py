@@ -1,0 +1,66 @@
+"""Job functions for the job runtime tests, and a job worker in its own process (for the
+SIGKILL test): ``python -m tests.job_worker URL PREFIX QUEUE INTERVAL TTL`` runs ``run_jobs``
+with ``FUNCTIONS`` until killed. Module-level, so ``isolation="process"`` children import them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from typing import Any
+
+from worqr_py import Worqr
+from worqr_py.runtime.jobs import JobContext
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def greet(name: str, *, punctuation: str = "!", job: JobContext) -> dict[str, Any]:
+    return {"text": f"hello {name}{punctuation}", "id": job.id, "attempt": job.attempt}
+
+
+def spin(n: int) -> int:
+    """A CPU loop in Python: only a timeout ends it."""
+    while True:
+        n += 1
+
+
+async def nap(seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return "rested"
+
+
+def boom(message: str) -> None:
+    raise ValueError(message)
+
+
+def unserializable() -> object:
+    return object()
+
+
+def hold(*, job: JobContext) -> str:
+    """Blocks on its first attempt (until the process is killed); returns on the next."""
+    if job.attempt == 1:
+        time.sleep(3600)
+    return f"done on attempt {job.attempt}"
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+FUNCTIONS = {f.__name__: f for f in (add, greet, spin, nap, boom, unserializable, hold, pid)}
+
+
+def main() -> None:
+    url, prefix, queue, interval, ttl = sys.argv[1:6]
+    w = Worqr(url, prefix=prefix, heartbeat_interval=float(interval), heartbeat_ttl=float(ttl))
+    w.run_jobs(FUNCTIONS, queue)
+
+
+if __name__ == "__main__":
+    main()

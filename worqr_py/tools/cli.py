@@ -6,9 +6,7 @@ A user mistake (bad URL, Redis down, unknown module) prints one line and exits n
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,13 +18,15 @@ import redis
 from rich.console import Console
 from rich.live import Live
 
-from ..core.model import Process, Reason
+from ..core.model import Reason
 from ..core.redact import redact, redact_url
 from ..drivers._sync.client import Worqr
 from ..errors import WorqrError
 from ..runtime.retry import Retry
+from .cli_jobs import job, jobs
 from .cli_schedules import retry_options, retry_text, schedules
 from .render import render
+from .targets import load, load_jobs
 from .views import dead_line, delayed_lines, enqueue_later, one_line, view
 from .when import duration_option, instant_option, server_now
 
@@ -61,7 +61,7 @@ class Cli(click.Group):
             raise click.ClickException(redact(str(exc))) from None
 
 
-@click.group(cls=Cli, commands=[schedules])
+@click.group(cls=Cli, commands=[schedules, job, jobs])
 @click.option(
     "--url",
     envvar="REDIS_URL",
@@ -86,23 +86,6 @@ def main(ctx: click.Context, url: str, prefix: str) -> None:
 
 def settings(f: F) -> F:
     return click.pass_obj(f)  # type: ignore[return-value]
-
-
-def load(target: str) -> Callable[[Process], Any]:
-    """``module:function`` -> the function (the current directory is importable)."""
-    module, _, name = target.partition(":")
-    if not module or not name:
-        raise click.ClickException(f"expected module:function, got {target!r}")
-    sys.path.insert(0, os.getcwd())
-    try:
-        found = getattr(importlib.import_module(module), name)
-    except ImportError as exc:
-        raise click.ClickException(f"cannot import {module!r}: {exc}") from None
-    except AttributeError:
-        raise click.ClickException(f"module {module!r} has no {name!r}") from None
-    if not callable(found):
-        raise click.ClickException(f"{target} is not callable")
-    return found  # type: ignore[no-any-return]
 
 
 def queue_names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
@@ -177,6 +160,14 @@ POSITIVE = click.FloatRange(min=0, min_open=True)
     show_default=True,
     help="Seconds between checks of the queues for work a lost notification left behind.",
 )
+@click.option(
+    "--jobs",
+    "run_jobs",
+    is_flag=True,
+    help="TARGET is a module of job functions (its JOBS mapping, or its public functions): "
+    "run them as jobs made by submit (run_jobs).",
+)
+@click.option("--timeout", type=POSITIVE, default=None, help="With --jobs: seconds per job.")
 @retry_options
 @settings
 def worker(
@@ -191,10 +182,15 @@ def worker(
     heartbeat_ttl: float,
     poll_interval: float,
     retry: Retry | None,
+    run_jobs: bool,
+    timeout: float | None,
 ) -> None:
-    """Run TARGET (module:function, called with each Process) on the queues until SIGTERM;
-    it also fires the periodic schedules (see schedules)."""
-    handler = load(target)
+    """Run TARGET (module:function, called with each Process; with --jobs a module of job
+    functions) on the queues until SIGTERM; it also fires the periodic schedules."""
+    if timeout is not None and not run_jobs:
+        raise click.UsageError("--timeout needs --jobs")
+    functions = load_jobs(target) if run_jobs else None
+    handler = load(target) if functions is None else None
     w = s.client(
         heartbeat_interval=heartbeat_interval,
         heartbeat_ttl=heartbeat_ttl,
@@ -221,7 +217,12 @@ def worker(
             heartbeat_ttl,
             poll_interval,
         )
-        w.run(queues, handler, concurrency=concurrency, grace=grace, prefetch=prefetch, retry=retry)
+        options: dict[str, Any] = {"concurrency": concurrency, "grace": grace}
+        options.update(prefetch=prefetch, retry=retry)
+        if functions is not None:
+            w.run_jobs(functions, queues, timeout=timeout, **options)
+        elif handler is not None:
+            w.run(queues, handler, **options)
     finally:
         w.close()
 

@@ -6,6 +6,7 @@ with ``FUNCTIONS`` until killed. Module-level, so ``isolation="process"`` childr
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import sys
 import time
@@ -53,7 +54,31 @@ def pid() -> int:
     return os.getpid()
 
 
-FUNCTIONS = {f.__name__: f for f in (add, greet, spin, nap, boom, unserializable, hold, pid)}
+async def upstream_timeout() -> None:
+    """A coroutine whose own TimeoutError is its error, not a job timeout."""
+    raise TimeoutError("upstream did not answer")
+
+
+def stubborn(n: int) -> int:
+    """A CPU loop that swallows every Exception: the timeout must still end it."""
+    while True:
+        try:
+            n += 1
+        except Exception:
+            continue
+
+
+def child_of_child() -> int:
+    """Starts a process of its own: allowed in a process-isolated job (not a daemon)."""
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(target=os.getpid)
+    proc.start()
+    proc.join(30)
+    return proc.exitcode if proc.exitcode is not None else -1
+
+
+_ALL = (add, greet, spin, nap, boom, unserializable, hold, pid, upstream_timeout, stubborn)
+FUNCTIONS = {f.__name__: f for f in (*_ALL, child_of_child)}
 
 
 def main() -> None:

@@ -79,7 +79,8 @@ def test_a_retried_dequeue_answers_again_instead_of_taking_more(
     w.enqueue("q", ["first", "second"])
     k = Keys(prefix).queue("q")
     keys = k.dequeue_keys(w.worker_id)
-    args = (len(keys), *keys, w.worker_id, 900, 1, k.done, "", k.events, "{x}:wake:", "q", 100, k.job_ends)
+    args = (len(keys), *keys, w.worker_id, 900, 1, k.done, "", k.events, "{x}:wake:", "q", 100)
+    args += (k.job_ends,)
     assert r.evalsha(scripts.DEQUEUE.sha, *args) == [[], -1, "first", 1]
     assert r.evalsha(scripts.DEQUEUE.sha, *args) == [[], -1, "first", 1]  # its reply was "lost"
     assert w.get_tasks("q") == ["second"]

@@ -162,10 +162,11 @@ class JobOps(QueueOps):
         queue, key = self.parse_job_id(jid)
         k = self.keys.queue(queue)
         calls = [command("TIME"), *_reads(k, key)]
-        if listen:
+        if listen:  # first: an end after the read is then published
             ttl = max(15_000, round(self.options.poll_interval * 3000))
-            calls.append(command("SET", k.job_waiters, "1", "PX", ttl))
+            calls.insert(0, command("SET", k.job_waiters, "1", "PX", ttl))
         replies = yield calls
+        replies = replies[1:] if listen else replies
         return self._info(jid, queue, replies[1], replies[2], time_ms(replies[0]))
 
     def get_jobs(
@@ -282,7 +283,7 @@ class JobOps(QueueOps):
             args=list(body.get("a") or []),
             kwargs=dict(body.get("k") or {}),
             attempts=int(n or 0),
-            worker=w,
+            worker=w.rpartition(".")[0] if w else None,  # w: "W.token"
             enqueued_at=_seconds(e),
             started_at=_seconds(b),
             ended_at=_seconds(x),

@@ -45,7 +45,7 @@ class ProcessOps(ReturnOps):
         if queue not in w.queues:
             raise NotWorking(f"worker {wid} does not work on {queue!r}: call start_work(queue)")
         done = [self._mine(pid, queue) for pid in finish]
-        tokens = _settles(finish, done, outcomes)
+        tokens = _settles(finish, done, outcomes, w.held)
         with self._lock:
             token = w.next_token
             w.next_token += count
@@ -112,7 +112,7 @@ class ProcessOps(ReturnOps):
         for queue, idx in by_queue.items():
             k = self.keys.queue(queue)
             ids = [process_ids[i] for i in idx]
-            tokens = _settles(ids, [parts[i][2] for i in idx], outcomes)
+            tokens = _settles(ids, [parts[i][2] for i in idx], outcomes, self.worker.held)
             keys = [k.processes(wid), k.deliveries, k.locks, k.done_listeners, k.workers]
             args = [wid, k.done, result_json, k.job_ends, *tokens]
             calls.append(script(S.FINISH, [*keys, *k.job_keys], args))
@@ -201,15 +201,25 @@ class ProcessOps(ReturnOps):
 
 
 def _settles(
-    pids: Sequence[str], tokens: Sequence[str | None], outcomes: Mapping[str, str] | None
+    pids: Sequence[str],
+    tokens: Sequence[str | None],
+    outcomes: Mapping[str, str] | None,
+    held: Mapping[str, Process],
 ) -> list[str]:
     """The settle arguments of dequeue.lua/finish.lua: each token of ours, with its job's
-    outcome appended as ":<outcome>" when ``outcomes`` has one (include/jobs.lua)."""
+    outcome appended as ":<outcome>" (include/jobs.lua): the one ``outcomes`` has, else
+    "n:" (finished, no result) for a job, or a process this worker does not know (the script
+    then reads its task: a plain one is unaffected). A plain task's token goes bare, so the
+    script spends no command on jobs for it."""
     out = []
     for pid, tok in zip(pids, tokens, strict=True):
-        if tok is not None:
-            how = outcomes.get(pid) if outcomes else None
-            out.append(tok if how is None else f"{tok}:{how}")
+        if tok is None:
+            continue
+        how = outcomes.get(pid) if outcomes else None
+        if how is None:
+            p = held.get(pid)
+            how = "n:" if p is None or p.task.startswith(JOB_MARK) else None
+        out.append(tok if how is None else f"{tok}:{how}")
     return out
 
 

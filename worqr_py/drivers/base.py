@@ -7,6 +7,7 @@ background jobs run, and its ``client.py`` the public API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -123,6 +124,7 @@ class DriverBase:
         self._handlers = handlers
         self._handlers.add_listener("error", self._error)
         self._core = Core(options, self._notify, lock=lock)
+        self._lock: AbstractContextManager[Any] = lock or contextlib.nullcontext()
         self._channels: dict[str, str] = {}  # channel -> queue, for every subscribed queue
         self._refused: dict[Any, BaseException] = {}  # subscribe request -> fatal error
         self._logged: set[tuple[str, str]] = set()  # errors whose traceback was logged
@@ -281,7 +283,9 @@ class DriverBase:
             return None
         if message.get("type") == "message" and channel in self._job_channels:
             ended = (self._job_channels[channel], text(message["data"]))
-            for ready in list(self._job_waiters.get(ended, ())):
+            with self._lock:
+                waiting = list(self._job_waiters.get(ended, ()))
+            for ready in waiting:
                 ready.set()
             return None
         if message.get("type") == "message" and channel in self._done:
@@ -299,9 +303,10 @@ class DriverBase:
 
     def _missed(self) -> None:
         """The subscriber reconnected: wakes and job ends may have been missed meanwhile."""
-        for waiters in list(self._job_waiters.values()):
-            for ready in list(waiters):
-                ready.set()
+        with self._lock:
+            waiting = [ready for waiters in self._job_waiters.values() for ready in waiters]
+        for ready in waiting:
+            ready.set()
         for wake in list(self._wakes.values()):
             try:
                 wake(None)

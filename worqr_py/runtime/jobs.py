@@ -120,12 +120,24 @@ class JobPolicy:
         return f, kwargs
 
     def timeout_of(self, call: JobCall) -> float | None:
+        """The job's timeout: its own, else the worker's. Raises ValueError if its options
+        are unreadable (the job then fails, as one whose arguments are)."""
         own = call.options.get("timeout")
-        return float(own) if own is not None else self.timeout
+        if own is None:
+            return self.timeout
+        if isinstance(own, bool) or not isinstance(own, (int, float)) or not own > 0:
+            raise ValueError(f"the job's timeout option is not seconds > 0: {own!r}")
+        return float(own)
 
     def retry_of(self, call: JobCall | None) -> Retry | None:
+        """The job's Retry: its own, else the worker's. Raises ValueError if unreadable."""
         own = call.options.get("retry") if call is not None else None
-        return Retry.from_json(own) if own else self.retry
+        if not own:
+            return self.retry
+        try:
+            return Retry.from_json(own)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"the job's retry option is unreadable: {own!r} ({exc})") from None
 
     def failed(self, p: Process, call: JobCall | None, exc: BaseException) -> tuple[str, float]:
         """What becomes of a job whose call raised ``exc``, as ``(how, wait)``: ``("retry",
@@ -133,7 +145,10 @@ class JobPolicy:
         seconds)`` for a ``RetryLater`` without one (dead-lettered after ``max_deliveries``),
         else ``("fail", 0)``: it ends failed with the exception recorded. An unknown function
         or an unreadable call fails at once. Logged."""
-        retry = self.retry_of(call)
+        try:
+            retry = self.retry_of(call)
+        except ValueError:  # checked before the call ran: it failed for this reason
+            retry, call = None, None
         name = call.function if call is not None else "?"
         if call is None or isinstance(exc, UnknownFunction):
             how, wait = "fail", 0.0
@@ -178,11 +193,10 @@ def log_done(call: JobCall, p: Process, started: float) -> None:
     )
 
 
-class Interrupted(JobTimeout):
-    """The asynchronous exception that interrupts a plain function at its timeout."""
-
-    def __init__(self) -> None:
-        super().__init__("the job ran longer than its timeout (interrupted)")
+class Interrupted(BaseException):
+    """The asynchronous exception that interrupts a plain function at its timeout: not an
+    ``Exception``, so the function's own ``except Exception`` does not swallow it;
+    ``call_with_timeout`` turns it into ``JobTimeout``."""
 
 
 def call_with_timeout(
@@ -207,21 +221,32 @@ def call_with_timeout(
     timer.daemon = True
     timer.start()
     try:
-        return f(*args, **kwargs)
+        try:
+            return f(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] = False
+            timer.cancel()  # an interrupt set just before the lock lands by here: caught below
     except Interrupted:
         raise JobTimeout(f"the job ran longer than {timeout:g} s (interrupted)") from None
-    finally:
-        with lock:
-            running[0] = False
-        timer.cancel()
 
 
 async def await_with_timeout(result: Any, timeout: float | None) -> Any:
-    """Await a coroutine, cancelling it after ``timeout`` seconds (then ``JobTimeout``)."""
+    """Await a coroutine, cancelling it after ``timeout`` seconds (then ``JobTimeout``). A
+    ``TimeoutError`` the coroutine raises itself stays its own."""
+    if timeout is None:
+        return await result
+    task = asyncio.ensure_future(result)
     try:
-        return await asyncio.wait_for(result, timeout)
-    except asyncio.TimeoutError:
-        raise JobTimeout(f"the job ran longer than {timeout:g} s") from None
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except BaseException:  # our caller was cancelled (a forced shutdown): so is the job
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        await asyncio.wait({task})
+        raise JobTimeout(f"the job ran longer than {timeout:g} s")
+    return task.result()
 
 
 def call_in_process(
@@ -232,7 +257,7 @@ def call_in_process(
     (``JobTimeout``). Its exception comes back as a ``JobChildError`` with its record."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, f, args, kwargs), daemon=True)
+    proc = ctx.Process(target=_child, args=(child, f, args, kwargs))  # may have children
     proc.start()
     child.close()
     try:

@@ -285,7 +285,11 @@ class RunnerBase:
 
     @staticmethod
     def record_gone(p: Process) -> None:
-        log.warning("job %s has no record (expired, or its queue deleted): dropped", p.task[1:])
+        log.warning(
+            "job %s: no record, or a stale copy (expired, its queue deleted, or a newer job "
+            "of that id): dropped",
+            p.task[1:],
+        )
 
     @staticmethod
     def unsettled(exc: BaseException) -> None:

@@ -32,7 +32,9 @@ if removed > 0 then
     if at[i] < k then counted[#counted + 1] = at[i] end
   end
   remove_at(KEYS[2], counted, k)
-  job_end(jobs_open(KEYS[4], KEYS[5], KEYS[6], ARGV[6]), ARGV[1], 'cancelled', nil)
+  local jb = jobs_open(KEYS[4], KEYS[5], KEYS[6], ARGV[6])
+  job_end(jb, ARGV[1], 'cancelled', nil, nil, WAITING)
+  jobs_close(jb)
 end
 if not done then return {removed, nxt, 0} end
 if removed + tonumber(ARGV[5]) > 0 then

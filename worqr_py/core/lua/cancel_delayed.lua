@@ -24,6 +24,8 @@ for i = 1, #scan[2], 2 do
   end
 end
 if removed > 0 then
-  job_end(jobs_open(KEYS[3], KEYS[4], KEYS[5], ARGV[5]), ARGV[1], 'cancelled', nil)
+  local jb = jobs_open(KEYS[3], KEYS[4], KEYS[5], ARGV[5])
+  job_end(jb, ARGV[1], 'cancelled', nil, nil, WAITING)
+  jobs_close(jb)
 end
 return {removed, scan[1]}

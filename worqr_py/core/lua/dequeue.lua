@@ -47,7 +47,7 @@ if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then
     local tok = string.format('%d', token + i)
     local task = redis.call('HGET', KEYS[4], tok)
     if not task then break end
-    out[#out + 1] = jb and job_reply(jb, task) or task
+    out[#out + 1] = job_reply(jb, task, ARGV[1], tok)
     out[#out + 1] = tonumber(redis.call('HGET', KEYS[5], ARGV[1] .. '.' .. tok) or 1)
   end
   return out
@@ -81,6 +81,7 @@ if now then
       ARGV[8])
   end
 end
+jobs_close(jb)
 if ARGV[5] ~= '' then
   if #out - 2 < 2 * tonumber(ARGV[3]) then
     waiting(KEYS[8], ARGV[1])

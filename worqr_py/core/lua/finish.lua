@@ -23,4 +23,5 @@ for i = 5, #ARGV do
   out[#out + 1] = finish_one(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tok, done, ARGV[3],
     has_unique, jb, kind, payload)
 end
+jobs_close(jb)
 return out

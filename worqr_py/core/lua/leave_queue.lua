@@ -104,8 +104,10 @@ if done == 0 then
   end
   if redis.call('EXISTS', KEYS[8]) == 0 and redis.call('HLEN', KEYS[4]) == 0 then done = 1 end
 end
+local jb = jobs_open(KEYS[11], KEYS[12], KEYS[13], ARGV[7])
 local back, died = give_back_many(KEYS[1], KEYS[2], KEYS[6], KEYS[5], KEYS[7], ARGV[1], toks,
-  tasks, tonumber(ARGV[3]), ARGV[2], KEYS[10], jobs_open(KEYS[11], KEYS[12], KEYS[13], ARGV[7]))
+  tasks, tonumber(ARGV[3]), ARGV[2], KEYS[10], jb)
+jobs_close(jb)
 wake(KEYS[9], KEYS[3], ARGV[2], back, ARGV[5], ARGV[6])
 if done == 1 and redis.call('LLEN', KEYS[1]) > back then
   wake_next(KEYS[9], KEYS[3], ARGV[5], ARGV[6])

@@ -45,12 +45,17 @@ else
   for i = 1, removed do moved[i] = ARGV[3] end
 end
 local jb = jobs_open(KEYS[6], KEYS[7], KEYS[8], '')
-if jb then
-  for i = 1, #moved do job_wait(jb, moved[i], 'queued', '') end
+local push = {}
+for i = 1, #moved do -- a job's letter goes back only if its record says dead: a stale one
+  if job_key(jb, moved[i]) == nil or job_wait(jb, moved[i], 'queued', '', nil, DEAD) then
+    push[#push + 1] = moved[i] -- (its job expired, or a newer job has its key) is dropped
+  end
 end
 for i = 1, #moved, 1000 do
-  redis.call('RPUSH', KEYS[2], unpack(moved, i, math.min(i + 999, #moved)))
   redis.call('HDEL', KEYS[5], unpack(moved, i, math.min(i + 999, #moved)))
 end
-wake(KEYS[3], KEYS[4], ARGV[1], #moved, ARGV[6], ARGV[7])
-return {#moved, nxt, done and 1 or 0}
+for i = 1, #push, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(push, i, math.min(i + 999, #push)))
+end
+wake(KEYS[3], KEYS[4], ARGV[1], #push, ARGV[6], ARGV[7])
+return {#push, nxt, done and 1 or 0}

@@ -38,12 +38,13 @@ for i = 9, #ARGV do
       if uniq then redis.call('HSET', KEYS[5], task, 'z') end
       local member = ARGV[1] .. '.' .. tok .. ':' .. n .. ':' .. (uniq and 'u' or '') .. ':' .. task
       redis.call('ZADD', KEYS[1], due, member)
-      if jb then job_wait(jb, task, 'scheduled', ARGV[7]) end
+      job_wait(jb, task, 'scheduled', ARGV[7], ARGV[1] .. '.' .. tok)
       out[#out + 1] = 3
       delayed = delayed + 1
     end
   end
 end
+jobs_close(jb)
 if delayed > 0 then wake_next(KEYS[6], KEYS[7], ARGV[4], ARGV[5]) end
 out[#out + 1] = due
 return out

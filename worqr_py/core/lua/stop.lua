@@ -30,5 +30,6 @@ for i = #ARGV, 8, -1 do
     out[i - 7] = 0
   end
 end
+jobs_close(jb)
 wake(KEYS[7], KEYS[8], ARGV[2], back, ARGV[4], ARGV[5])
 return out

@@ -29,7 +29,7 @@ local due = now
 if ARGV[8] == 'in' then due = now + tonumber(ARGV[9]) end
 if ARGV[8] == 'at' then due = tonumber(ARGV[9]) end
 local status = due <= now and 'queued' or 'scheduled'
-local jb = {h = KEYS[5], x = KEYS[6], ch = ''}
+local jb = jobs_open(KEYS[5], KEYS[6], '', '')
 job_put(jb, k, 's', status, 'n', 0, 'e', now, 'o', ARGV[6], 't', ARGV[7])
 local task = '\31' .. k
 if due <= now then

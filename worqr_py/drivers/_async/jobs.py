@@ -135,7 +135,8 @@ class AsyncJobsApi(Machinery):
         deadline = None if limit is None else time.monotonic() + limit
         channel = self._core.keys.queue(queue).job_ends
         ready = Event()
-        self._job_waiters.setdefault((queue, key), set()).add(ready)
+        with self._lock:  # sync: threads wait at once; the listener routes meanwhile
+            self._job_waiters.setdefault((queue, key), set()).add(ready)
         try:
             if channel not in self._job_listened:
                 self._job_channels[channel] = queue
@@ -159,11 +160,12 @@ class AsyncJobsApi(Machinery):
                     wait = min(wait, left)
                 await ready.wait(wait)
         finally:
-            waiters = self._job_waiters.get((queue, key))
-            if waiters is not None:
-                waiters.discard(ready)
-                if not waiters:
-                    del self._job_waiters[(queue, key)]
+            with self._lock:
+                waiters = self._job_waiters.get((queue, key))
+                if waiters is not None:
+                    waiters.discard(ready)
+                    if not waiters:
+                        del self._job_waiters[(queue, key)]
 
 
 def _timeout(value: Any) -> float:

@@ -212,7 +212,7 @@ class SyncRunner(RunnerBase):
     def run_job(self, p: Process) -> str | None:
         """Run a job: decode its call, call its function (``run_job_call``: timeouts and
         isolation), and return its outcome with the result serialized. A job task whose
-        record is gone (expired while dead, or its queue deleted) is just finished."""
+        record is gone, or a stale copy (its record in another state), is just dropped."""
         assert self.jobs is not None
         core = self.w._core
         if not p.task.startswith(JOB_MARK):
@@ -223,8 +223,9 @@ class SyncRunner(RunnerBase):
         call = core.parse_job(p.queue, p.task, p.job)
         self.calls[p.id] = call
         f, kwargs = self.jobs.prepare(call, p)
-        started = time.monotonic()
+        self.jobs.retry_of(call)  # unreadable options fail the job now, not its failure
         timeout = self.jobs.timeout_of(call)
+        started = time.monotonic()
         result = run_job_call(f, call.args, kwargs, timeout, self.jobs.isolation)
         outcome = core.finished(result)
         log_done(call, p, started)

@@ -21,7 +21,7 @@ local function parse_delayed(member)
 end
 
 -- Promote at most `limit` due members of z (score <= now), earliest first; a job among them
--- is queued (jb: include/jobs.lua, nil without jobs). Returns how many.
+-- is queued (jb: include/jobs.lua). Returns how many.
 local function promote(z, q, qn, u, now, limit, jb)
   local due = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, limit)
   if #due == 0 then return 0 end
@@ -29,7 +29,7 @@ local function promote(z, q, qn, u, now, limit, jb)
   for i = 1, #due do
     local n, uniq, task = parse_delayed(due[i])
     if uniq and redis.call('HGET', u, task) ~= 'z' then uniq = false end
-    if jb then job_wait(jb, task, 'queued', '') end
+    job_wait(jb, task, 'queued', '', nil, SCHEDULED)
     if n == 0 then
       tail[#tail + 1] = task
       if uniq then redis.call('HSET', u, task, 'q') end

@@ -4,26 +4,23 @@
 --   s status: queued | scheduled | started | finished | failed | dead | cancelled
 --   n attempts (deliveries)   w worker   e enqueued, b began, x ended (server ms)
 --   r result (finished) or error (JSON {"type", "message", "traceback"})
---   t "<result ttl ms>:<failure ttl ms>" (-1: kept)   o options (JSON: timeout, retry)
+--   t "<result ttl ms>:<failure ttl ms>" (-1: kept; present exactly while the record is)
+--   o options (JSON: timeout, retry)
 -- Every script that moves a task sets the status of a job it moves, in the same call, so the
 -- status never disagrees with where the job is. An ended job is listed in P:{E}:jx with the
--- time its record expires; each job end drops at most 2 expired records. A plain task costs
--- one EXISTS per call (no job hash: nothing more) or one byte compare per task.
+-- time its record expires; a call that ends n jobs drops at most 2n expired records
+-- (jobs_close). A plain task costs one byte compare, and no Redis command.
 
--- The job context of a call: nil when the queue has no job hash. ch is the job-end channel,
--- '' when no waiter listens (P:{E}:jl is missing) or x is ''.
+-- The job context of a call (no command yet): the job hash, the expiry set, the waiters
+-- flag and the job-end channel ('' for none: nothing is published).
 local function jobs_open(h, x, l, ch)
-  if redis.call('EXISTS', h) == 0 then return nil end
-  if x == '' or redis.call('EXISTS', l) == 0 then ch = '' end
-  return {h = h, x = x, ch = ch}
+  return {h = h, x = x, l = l, ch = ch, ended = 0}
 end
 
--- K if task is a job whose record exists, else nil.
+-- K if task is a job (its record is not checked), else nil.
 local function job_key(jb, task)
-  if jb == nil or string.byte(task, 1) ~= 31 then return nil end
-  local k = string.sub(task, 2)
-  if redis.call('HEXISTS', jb.h, k) == 0 then return nil end
-  return k
+  if string.byte(task, 1) ~= 31 then return nil end
+  return string.sub(task, 2)
 end
 
 local function job_now(jb)
@@ -53,50 +50,80 @@ local function job_drop(h, k)
   redis.call('HDEL', h, unpack(f))
 end
 
--- What the dequeue answers for job K: the task, then "\31<enqueued>:<began>\31<options>\31"
--- and its call.
-local function job_answer(jb, task, k)
-  local got = redis.call('HMGET', jb.h, k .. '\31e', k .. '\31b', k .. '\31o', k)
-  return task .. '\31' .. (got[1] or '0') .. ':' .. (got[2] or '0') .. '\31' ..
-    (got[3] or '{}') .. '\31' .. got[4]
+-- What the dequeue answers for a job (its record read as HMGET e, o, K): the task, then
+-- "\31<enqueued>:<began>\31<options>\31" and its call.
+local function job_answer(task, got, began)
+  return task .. '\31' .. (got[1] or '0') .. ':' .. began .. '\31' .. (got[2] or '{}') ..
+    '\31' .. got[3]
 end
 
--- A job taken by worker w (n-th delivery): started. Returns what the dequeue answers for it
--- (job_answer; the task alone for a plain task).
-local function job_start(jb, task, n, w)
+-- A task taken by worker w as token tok (its n-th delivery). A job whose record says
+-- queued is started, its process "W.tok" recorded (the fence of every later move). Returns
+-- what the dequeue answers for it (job_answer); the task alone for a plain task, and for a
+-- stale copy of a job (no record, or one in another state: a copy of an older job of the
+-- same key), which the job runtime drops.
+local function job_start(jb, task, n, w, tok)
   local k = job_key(jb, task)
   if not k then return task end
-  job_put(jb, k, 's', 'started', 'n', n, 'w', w, 'b', job_now(jb))
-  return job_answer(jb, task, k)
+  local got = redis.call('HMGET', jb.h, k .. '\31e', k .. '\31o', k, k .. '\31s')
+  if not got[3] or got[4] ~= 'queued' then return task end
+  local now = job_now(jb)
+  job_put(jb, k, 's', 'started', 'n', n, 'w', w .. '.' .. tok, 'b', now)
+  return job_answer(task, got, now)
 end
 
--- The dequeue's answer for a task already started (a replayed dequeue): as job_start's.
-local function job_reply(jb, task)
+-- The dequeue's answer for a task already started by W as tok (a replayed dequeue): as
+-- job_start's, if the record still says so.
+local function job_reply(jb, task, w, tok)
   local k = job_key(jb, task)
   if not k then return task end
-  return job_answer(jb, task, k)
+  local got = redis.call('HMGET', jb.h, k .. '\31e', k .. '\31o', k, k .. '\31w', k .. '\31b')
+  if not got[3] or got[4] ~= w .. '.' .. tok then return task end
+  return job_answer(task, got, got[5] or '0')
 end
+
+-- The job's key, status and TTLs if task is a job whose record the move may change: the
+-- process it moves must be the record's (f: "W.tok", status started), or its status one of
+-- from (a set); else nil (a plain task, no record, or a stale copy: left alone).
+local function job_fenced(jb, task, f, from)
+  local k = job_key(jb, task)
+  if not k then return nil end
+  local got = redis.call('HMGET', jb.h, k .. '\31s', k .. '\31w', k .. '\31t')
+  if not got[3] then return nil end
+  if f and (got[1] ~= 'started' or got[2] ~= f) then return nil end
+  if from and not from[got[1]] then return nil end
+  return k, got[1], got[3]
+end
+
+local WAITING = {queued = true, scheduled = true}
+local SCHEDULED = {scheduled = true}
+local DEAD = {dead = true}
 
 -- A job back to waiting: status queued (in the queue) or scheduled (delayed), with the error
--- of the try that sent it back when err is not '' (it stays until the next end). No longer
--- an ended job (a requeued dead letter): off P:{E}:jx.
-local function job_wait(jb, task, status, err)
-  local k = job_key(jb, task)
-  if not k then return end
+-- of the try that sent it back when err is not ''. Fenced as job_fenced (f or from). A
+-- requeued dead letter (from DEAD) loses its end time and leaves P:{E}:jx. Returns whether
+-- the record changed.
+local function job_wait(jb, task, status, err, f, from)
+  local k, was = job_fenced(jb, task, f, from)
+  if not k then return false end
   if err and err ~= '' then
     job_put(jb, k, 's', status, 'r', err)
   else
     job_put(jb, k, 's', status)
   end
-  redis.call('HDEL', jb.h, k .. '\31x')
-  if jb.x ~= '' then redis.call('ZREM', jb.x, k) end
+  if was == 'dead' then
+    redis.call('HDEL', jb.h, k .. '\31x')
+    redis.call('ZREM', jb.x, k)
+  end
+  return true
 end
 
 -- A job ended: finished (payload: its result; nil: none), failed, dead or cancelled
--- (payload: the error). Its record expires after its result TTL (finished) or failure TTL
--- (the others); at most 2 expired records are dropped; waiters are told (K on the channel).
-local function job_end(jb, task, status, payload)
-  local k = job_key(jb, task)
+-- (payload: the error), fenced as job_fenced (f or from). Its record expires after its
+-- result TTL (finished) or failure TTL (the others); waiters are told (K on the channel,
+-- while P:{E}:jl exists). The caller ends with jobs_close.
+local function job_end(jb, task, status, payload, f, from)
+  local k, _, ttls = job_fenced(jb, task, f, from)
   if not k then return end
   local now = job_now(jb)
   if payload then
@@ -105,15 +132,23 @@ local function job_end(jb, task, status, payload)
     job_put(jb, k, 's', status, 'x', now)
     redis.call('HDEL', jb.h, k .. '\31r')
   end
-  local ok, bad = string.match(redis.call('HGET', jb.h, k .. '\31t') or '', '^(-?%d+):(-?%d+)$')
+  local ok, bad = string.match(ttls, '^(-?%d+):(-?%d+)$')
   local keep = tonumber(status == 'finished' and ok or bad) or -1
   if keep >= 0 then redis.call('ZADD', jb.x, now + keep, k) else redis.call('ZREM', jb.x, k) end
-  local old = redis.call('ZRANGEBYSCORE', jb.x, '-inf', now, 'LIMIT', 0, 2)
-  for i = 1, #old do
-    job_drop(jb.h, old[i])
-    redis.call('ZREM', jb.x, old[i])
+  jb.ended = jb.ended + 1
+  if jb.ch ~= '' then
+    if jb.listened == nil then jb.listened = redis.call('EXISTS', jb.l) == 1 end
+    if jb.listened then redis.call('PUBLISH', jb.ch, k) end
   end
-  if jb.ch ~= '' then redis.call('PUBLISH', jb.ch, k) end
+end
+
+-- After the call's job ends: drop at most 2 expired records per job ended (bounded; the
+-- expired ones are already invisible to get_job).
+local function jobs_close(jb)
+  if jb.ended == 0 then return end
+  local old = redis.call('ZRANGEBYSCORE', jb.x, '-inf', job_now(jb), 'LIMIT', 0, 2 * jb.ended)
+  for i = 1, #old do job_drop(jb.h, old[i]) end
+  if #old > 0 then redis.call('ZREM', jb.x, unpack(old)) end
 end
 
 -- The error recorded for a job dead-lettered without a reason (a crash loop).
@@ -122,8 +157,9 @@ local function job_lost(n)
     ' deliveries without finishing (max_deliveries)","traceback":""}'
 end
 
--- A settle argument of dequeue/finish: "<token>" or "<token>:<f|x>:<payload>" (f: finished
--- with a result, x: failed with an error). Returns token, kind (nil: plain), payload.
+-- A settle argument of dequeue/finish: "<token>", or for a job "<token>:<kind>:<payload>"
+-- (f: finished with the result payload; x: failed with the error payload; n: finished, no
+-- result). Returns token, kind (nil: a plain task), payload.
 local function settle_arg(a)
   local c = string.find(a, ':', 1, true)
   if not c then return a, nil, nil end

@@ -1,8 +1,8 @@
 -- Helpers shared by the scripts that move processes (included where "@include process" is).
 -- A task's uniqueness lock lives in P:{E}:u as task -> state of its one unique copy:
 -- 'q' queued (not yet delivered), 'r' returned to the head (its qn entry ends in ':u'),
--- or 'W.token' in process with that worker and token. jb: the job context (jobs.lua, nil
--- when the queue has no jobs): a job's status changes with each move.
+-- or 'W.token' in process with that worker and token. jb: the job context (jobs.lua): a
+-- job's status changes with each move.
 
 -- Take the head of the queue into W's processes as token tok. Returns what the dequeue
 -- answers for it (the task; a job's with its call: job_start) and its deliveries.
@@ -21,18 +21,18 @@ local function take_one(q, qn, p, d, u, w, tok, has_unique, jb)
   if n > 1 then redis.call('HSET', d, f, n) end
   if uniq then redis.call('HSET', u, task, f) end
   redis.call('HSET', p, tok, task)
-  if jb then return job_start(jb, task, n, w), n end
-  return task, n
+  return job_start(jb, task, n, w, tok), n
 end
 
 -- Finish W's process tok: drop it, release its uniqueness lock if it holds it, and PUBLISH
--- done (JSON) on the done channel when it is not '' (someone listens). A job ends: finished
--- (kind 'f': payload is its result; nil: none) or failed (kind 'x': payload is the error);
--- a job's done event carries a null result (get the job for it). Returns 1, or 0 if the
--- process is not W's. With no listener, no unique task and no job it is just two HDELs.
+-- done (JSON) on the done channel when it is not '' (someone listens). A job (kind not nil:
+-- the caller says which processes are jobs) ends: finished (kind 'f': payload is its result;
+-- 'n': no result) or failed (kind 'x': payload is the error); its done event carries a null
+-- result (get the job for it). Returns 1, or 0 if the process is not W's. With no listener,
+-- no unique task and no job it is just two HDELs.
 local function finish_one(p, d, u, w, tok, done, result, has_unique, jb, kind, payload)
   local task
-  if done ~= '' or has_unique or jb then
+  if done ~= '' or has_unique or kind then
     task = redis.call('HGET', p, tok)
     if not task then return 0 end
     redis.call('HDEL', p, tok)
@@ -43,8 +43,10 @@ local function finish_one(p, d, u, w, tok, done, result, has_unique, jb, kind, p
   redis.call('HDEL', d, f)
   if has_unique and redis.call('HGET', u, task) == f then redis.call('HDEL', u, task) end
   if kind then result = 'null' end
-  if jb then
-    if kind == 'x' then job_end(jb, task, 'failed', payload) else job_end(jb, task, 'finished', payload) end
+  if kind == 'x' then
+    job_end(jb, task, 'failed', payload, f)
+  elseif kind then
+    job_end(jb, task, 'finished', kind == 'f' and payload or nil, f)
   end
   if done ~= '' then
     redis.call('PUBLISH', done, '{"workerId":' .. cjson.encode(w) .. ',"task":' ..
@@ -88,7 +90,7 @@ local function returning(dead, d, u, w, tok, task, max, ev, why, reason, jb)
     redis.call('RPUSH', dead, task)
     if uniq then redis.call('HDEL', u, task) end
     record_dead(why, task, n, reason)
-    if jb then job_end(jb, task, 'dead', reason ~= '' and reason or job_lost(n)) end
+    job_end(jb, task, 'dead', reason ~= '' and reason or job_lost(n), f)
     redis.call('PUBLISH', ev, 'dead:' .. task)
     return nil
   end
@@ -101,7 +103,7 @@ end
 local function give_back(q, qn, dead, d, u, w, tok, task, max, ev, why, reason, jb)
   local n, uniq = returning(dead, d, u, w, tok, task, max, ev, why, reason, jb)
   if not n then return 2 end
-  if jb then job_wait(jb, task, 'queued', reason) end
+  job_wait(jb, task, 'queued', reason, w .. '.' .. tok)
   redis.call('LPUSH', q, task)
   if uniq then
     redis.call('LPUSH', qn, n .. ':u')
@@ -141,12 +143,12 @@ local function give_back_many(q, qn, dead, d, u, w, toks, tasks, max, ev, why, j
       redis.call('RPUSH', dead, tasks[i])
       if uniq then redis.call('HDEL', u, tasks[i]) end
       record_dead(why, tasks[i], n, '')
-      if jb then job_end(jb, tasks[i], 'dead', job_lost(n)) end
+      job_end(jb, tasks[i], 'dead', job_lost(n), fields[i])
       redis.call('PUBLISH', ev, 'dead:' .. tasks[i])
       died[#died + 1] = tasks[i]
     else
       front[#front + 1] = tasks[i]
-      if jb then job_wait(jb, tasks[i], 'queued', '') end
+      job_wait(jb, tasks[i], 'queued', '', fields[i])
       if uniq then
         entries[#entries + 1] = n .. ':u'
         relock[#relock + 1] = tasks[i]

@@ -33,7 +33,8 @@ if removed > 0 then
   end
   remove_at(KEYS[2], counted, k)
   local jb = jobs_open(KEYS[4], KEYS[5], KEYS[6], ARGV[6])
-  job_end(jb, ARGV[1], 'cancelled', nil, nil, WAITING)
+  local L = job_lib()
+  L.job_end(jb, ARGV[1], 'cancelled', nil, nil, L.WAITING)
   jobs_close(jb)
 end
 if not done then return {removed, nxt, 0} end

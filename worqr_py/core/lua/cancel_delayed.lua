@@ -25,7 +25,8 @@ for i = 1, #scan[2], 2 do
 end
 if removed > 0 then
   local jb = jobs_open(KEYS[3], KEYS[4], KEYS[5], ARGV[5])
-  job_end(jb, ARGV[1], 'cancelled', nil, nil, WAITING)
+  local L = job_lib()
+  L.job_end(jb, ARGV[1], 'cancelled', nil, nil, L.WAITING)
   jobs_close(jb)
 end
 return {removed, scan[1]}

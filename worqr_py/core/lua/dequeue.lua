@@ -47,7 +47,7 @@ if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then
     local tok = string.format('%d', token + i)
     local task = redis.call('HGET', KEYS[4], tok)
     if not task then break end
-    out[#out + 1] = job_reply(jb, task, ARGV[1], tok)
+    out[#out + 1] = is_job(task) and job_lib().job_reply(jb, task, ARGV[1], tok) or task
     out[#out + 1] = tonumber(redis.call('HGET', KEYS[5], ARGV[1] .. '.' .. tok) or 1)
   end
   return out

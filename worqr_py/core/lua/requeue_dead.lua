@@ -47,7 +47,7 @@ end
 local jb = jobs_open(KEYS[6], KEYS[7], KEYS[8], '')
 local push = {}
 for i = 1, #moved do -- a job's letter goes back only if its record says dead: a stale one
-  if job_key(jb, moved[i]) == nil or job_wait(jb, moved[i], 'queued', '', nil, DEAD) then
+  if not is_job(moved[i]) or job_lib().job_wait(jb, moved[i], 'queued', '', nil, job_lib().DEAD) then
     push[#push + 1] = moved[i] -- (its job expired, or a newer job has its key) is dropped
   end
 end

@@ -38,7 +38,9 @@ for i = 9, #ARGV do
       if uniq then redis.call('HSET', KEYS[5], task, 'z') end
       local member = ARGV[1] .. '.' .. tok .. ':' .. n .. ':' .. (uniq and 'u' or '') .. ':' .. task
       redis.call('ZADD', KEYS[1], due, member)
-      job_wait(jb, task, 'scheduled', ARGV[7], ARGV[1] .. '.' .. tok)
+      if is_job(task) then
+        job_lib().job_wait(jb, task, 'scheduled', ARGV[7], ARGV[1] .. '.' .. tok)
+      end
       out[#out + 1] = 3
       delayed = delayed + 1
     end

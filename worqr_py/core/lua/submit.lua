@@ -19,7 +19,7 @@ local k = ARGV[4]
 local now = now_ms()
 local expires = redis.call('ZSCORE', KEYS[6], k)
 if expires and tonumber(expires) <= now then
-  job_drop(KEYS[5], k)
+  job_lib().job_drop(KEYS[5], k)
   redis.call('ZREM', KEYS[6], k)
 end
 if redis.call('HSETNX', KEYS[5], k, ARGV[5]) == 0 then
@@ -30,7 +30,7 @@ if ARGV[8] == 'in' then due = now + tonumber(ARGV[9]) end
 if ARGV[8] == 'at' then due = tonumber(ARGV[9]) end
 local status = due <= now and 'queued' or 'scheduled'
 local jb = jobs_open(KEYS[5], KEYS[6], '', '')
-job_put(jb, k, 's', status, 'n', 0, 'e', now, 'o', ARGV[6], 't', ARGV[7])
+job_lib().job_put(jb, k, 's', status, 'n', 0, 'e', now, 'o', ARGV[6], 't', ARGV[7])
 local task = '\31' .. k
 if due <= now then
   redis.call('RPUSH', KEYS[1], task)

@@ -29,7 +29,7 @@ local function promote(z, q, qn, u, now, limit, jb)
   for i = 1, #due do
     local n, uniq, task = parse_delayed(due[i])
     if uniq and redis.call('HGET', u, task) ~= 'z' then uniq = false end
-    job_wait(jb, task, 'queued', '', nil, SCHEDULED)
+    if is_job(task) then job_lib().job_wait(jb, task, 'queued', '', nil, job_lib().SCHEDULED) end
     if n == 0 then
       tail[#tail + 1] = task
       if uniq then redis.call('HSET', u, task, 'q') end

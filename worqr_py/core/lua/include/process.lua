@@ -21,7 +21,8 @@ local function take_one(q, qn, p, d, u, w, tok, has_unique, jb)
   if n > 1 then redis.call('HSET', d, f, n) end
   if uniq then redis.call('HSET', u, task, f) end
   redis.call('HSET', p, tok, task)
-  return job_start(jb, task, n, w, tok), n
+  if is_job(task) then return job_lib().job_start(jb, task, n, w, tok), n end
+  return task, n
 end
 
 -- Finish W's process tok: drop it, release its uniqueness lock if it holds it, and PUBLISH
@@ -44,9 +45,9 @@ local function finish_one(p, d, u, w, tok, done, result, has_unique, jb, kind, p
   if has_unique and redis.call('HGET', u, task) == f then redis.call('HDEL', u, task) end
   if kind then result = 'null' end
   if kind == 'x' then
-    job_end(jb, task, 'failed', payload, f)
+    job_lib().job_end(jb, task, 'failed', payload, f)
   elseif kind then
-    job_end(jb, task, 'finished', kind == 'f' and payload or nil, f)
+    job_lib().job_end(jb, task, 'finished', kind == 'f' and payload or nil, f)
   end
   if done ~= '' then
     redis.call('PUBLISH', done, '{"workerId":' .. cjson.encode(w) .. ',"task":' ..
@@ -90,7 +91,9 @@ local function returning(dead, d, u, w, tok, task, max, ev, why, reason, jb)
     redis.call('RPUSH', dead, task)
     if uniq then redis.call('HDEL', u, task) end
     record_dead(why, task, n, reason)
-    job_end(jb, task, 'dead', reason ~= '' and reason or job_lost(n), f)
+    if is_job(task) then
+      job_lib().job_end(jb, task, 'dead', reason ~= '' and reason or job_lib().job_lost(n), f)
+    end
     redis.call('PUBLISH', ev, 'dead:' .. task)
     return nil
   end
@@ -103,7 +106,7 @@ end
 local function give_back(q, qn, dead, d, u, w, tok, task, max, ev, why, reason, jb)
   local n, uniq = returning(dead, d, u, w, tok, task, max, ev, why, reason, jb)
   if not n then return 2 end
-  job_wait(jb, task, 'queued', reason, w .. '.' .. tok)
+  if is_job(task) then job_lib().job_wait(jb, task, 'queued', reason, w .. '.' .. tok) end
   redis.call('LPUSH', q, task)
   if uniq then
     redis.call('LPUSH', qn, n .. ':u')
@@ -143,12 +146,14 @@ local function give_back_many(q, qn, dead, d, u, w, toks, tasks, max, ev, why, j
       redis.call('RPUSH', dead, tasks[i])
       if uniq then redis.call('HDEL', u, tasks[i]) end
       record_dead(why, tasks[i], n, '')
-      job_end(jb, tasks[i], 'dead', job_lost(n), fields[i])
+      if is_job(tasks[i]) then
+        job_lib().job_end(jb, tasks[i], 'dead', job_lib().job_lost(n), fields[i])
+      end
       redis.call('PUBLISH', ev, 'dead:' .. tasks[i])
       died[#died + 1] = tasks[i]
     else
       front[#front + 1] = tasks[i]
-      job_wait(jb, tasks[i], 'queued', '', fields[i])
+      if is_job(tasks[i]) then job_lib().job_wait(jb, tasks[i], 'queued', '', fields[i]) end
       if uniq then
         entries[#entries + 1] = n .. ':u'
         relock[#relock + 1] = tasks[i]

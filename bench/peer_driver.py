@@ -17,6 +17,8 @@ emptied database (FLUSHDB of the database in ``--url`` only):
    and round trips (``redisinfo``), each divided by the tasks completed inside the window.
    So start-up is excluded from every figure.
 5. The worker's tree gets SIGTERM, then SIGKILL. ``--crash`` runs ``crash.py`` instead.
+6. ``results*`` variants (bench/jobs.py) only: the app reads back the stored results of about
+   100 of the completed tasks (``results``: how many checked, how many found and right).
 """
 
 from __future__ import annotations
@@ -180,6 +182,15 @@ def throughput(
         out["worker_cpu_us_per_task"] = round((cpu_b - cpu_a) * 1e6 / window, 1)
         out["worker_cpu_share"] = round((cpu_b - cpu_a) / d.seconds, 2) if d.seconds else None
         out.update(d.per_task(window))
+    check = getattr(app, "check_results", None)
+    if check is not None and done:  # results* variants: read back a sample of the results
+        numbers = sorted(i for _, i in stamps(stamp_file))
+        try:
+            got = check(numbers[:: max(1, len(numbers) // 100)])
+        except Exception as e:  # a failed read-back is reported, not a lost measurement
+            got = {"error": f"{type(e).__name__}: {e}"}
+        if got is not None:
+            out["results"] = got
     if died is not None or done < n:
         out["worker_exit"] = died
         out["worker_log_tail"] = log_tail(work, "worker.log")
@@ -204,6 +215,7 @@ def main() -> None:
     redisinfo.check_url(args.url)
     res: dict[str, Any] = {"name": args.name, "variant": args.variant}
     os.environ["BENCH_REDIS_URL"] = args.url
+    os.environ["BENCH_VARIANT"] = args.variant  # peerapps.RESULTS: see peerapps/__init__.py
     with tempfile.TemporaryDirectory(prefix=f"bench-{args.name}-") as tmp:
         work = Path(tmp)
         os.environ["BENCH_STAMP_FILE"] = str(work / "stamps")
@@ -211,6 +223,7 @@ def main() -> None:
             app = importlib.import_module(f"peerapps.{APPS[args.name]}")
             res["versions"] = versions(app)
             res["label"] = app.VARIANTS[args.variant][0]
+            res["reclaim"] = list(app.RECLAIM)
         except Exception as e:  # an import failure is a reason to skip, not a crash
             res["skipped"] = f"{type(e).__name__}: {e}"
             print("BENCH_RESULT " + json.dumps(res), flush=True)

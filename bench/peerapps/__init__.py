@@ -14,6 +14,14 @@ Each app module defines:
   task held by the dead worker runs again (``0``: no such mechanism), and where that
   figure comes from. The SIGKILL test waits 30 s plus that (capped by ``--crash-max``).
 
+Jobs with results (bench/jobs.py): an app that has them also defines ``results*`` variants
+(``RESULTS`` is true when the driver runs one of those: ``BENCH_VARIANT``, set by the driver
+for itself and the worker). Then ``enqueue`` submits ``add(i, 1)`` (stamps ``i``, returns
+``i + 1``) instead of the no-op, the app is configured to store results in Redis, and
+``check_results(numbers) -> {"checked", "stored"}`` reads back the stored result of those
+task numbers (the driver calls it with a sample of the completed ones, after the worker has
+stopped); it returns ``None`` outside a ``results*`` variant.
+
 The apps read the server URL from ``BENCH_REDIS_URL``, the stamp file from
 ``BENCH_STAMP_FILE``, and in the SIGKILL test the start file from ``BENCH_START_FILE`` and
 the task's sleep from ``BENCH_TASK_SLEEP`` (default 0: no start record, no sleep).
@@ -26,6 +34,8 @@ import time
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:0/9")
 SLEEP = float(os.environ.get("BENCH_TASK_SLEEP", "0") or 0)
+VARIANT = os.environ.get("BENCH_VARIANT", "")
+RESULTS = VARIANT.startswith("results")
 STAMP_LEN = 31  # b"%020.6f %09d\n": completion time, task number
 
 _fd: int | None = None

@@ -5,7 +5,9 @@ URLs accepted: ``redis://``, ``rediss://`` and ``unix://`` (redis-py's ``from_ur
 ``redis+sentinel://[user:password@]host:port[,host:port...]/service[/db]`` (also
 ``rediss+sentinel://``, TLS to the sentinels and the master), which asks those sentinels for
 the master of ``service`` and follows it across failovers. Credentials in a sentinel URL are
-the master's; the sentinels are asked without them.
+the master's; the sentinels are asked without them. ``redis+cluster://[user:password@]host:port
+[,host:port...]`` (also ``rediss+cluster://``) connects to a Redis Cluster through those
+startup nodes (see ``_cluster_clients``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ SENTINEL_OPTIONS: dict[str, Any] = {
 PLAIN_SCHEMES = ("redis", "rediss", "unix")
 SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}  # scheme -> TLS
 SENTINEL_PORT = 26379
+CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme -> TLS
+CLUSTER_PORT = 6379
 
 
 def _manager(client: Any) -> Any:
@@ -92,13 +96,17 @@ def clients(
     if url is None and redis is None:
         url = DEFAULT_URL
     if url is None:
+        if subscriber is None and is_cluster(redis):
+            subscriber = _node_client(redis, flavour)
         return redis, redis if subscriber is None else subscriber, False
     v.name(url, "url")
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme in SENTINEL_SCHEMES:
         return (*_sentinel_clients(url, flavour), True)
+    if scheme in CLUSTER_SCHEMES:
+        return (*_cluster_clients(url, flavour), True)
     if scheme not in PLAIN_SCHEMES:
-        forms = ", ".join(f"{s}://" for s in (*PLAIN_SCHEMES, *SENTINEL_SCHEMES))
+        forms = ", ".join(f"{s}://" for s in (*PLAIN_SCHEMES, *SENTINEL_SCHEMES, *CLUSTER_SCHEMES))
         raise ValueError(f"url must start with one of {forms}; got {redact_url(url)!r}")
     from_url = redis_lib.Redis.from_url if flavour == "sync" else aredis.Redis.from_url
     # a Unix socket has no TCP keepalive: redis-py refuses the option there
@@ -153,7 +161,7 @@ def parse_sentinel_url(url: str) -> dict[str, Any]:
     }
 
 
-def _address(part: str, bad: Any) -> tuple[str, int]:
+def _address(part: str, bad: Any, default_port: int = SENTINEL_PORT) -> tuple[str, int]:
     """``(host, port)`` from ``host``, ``host:port`` or ``[ipv6]:port``."""
     if part.startswith("["):
         host, close, tail = part[1:].partition("]")
@@ -166,7 +174,7 @@ def _address(part: str, bad: Any) -> tuple[str, int]:
         raise bad("every sentinel needs a host: write host:port[,host:port...]")
     if port and not (port.isdigit() and 0 < int(port) < 65536):
         raise bad(f"sentinel port must be a number from 1 to 65535, got {port!r}")
-    return host, int(port or SENTINEL_PORT)
+    return host, int(port or default_port)
 
 
 def _sentinel_clients(url: str, flavour: str) -> tuple[Any, Any]:
@@ -185,3 +193,49 @@ def _sentinel_clients(url: str, flavour: str) -> tuple[Any, Any]:
         manager.master_for(parts["service"], retry=no_retry, **master),
         manager.master_for(parts["service"], health_check_interval=HEALTH_CHECK_S, **master),
     )
+
+
+def is_cluster(client: Any) -> bool:
+    """Whether a data client is a Redis Cluster client (sync or asyncio)."""
+    return isinstance(client, (redis_lib.RedisCluster, aredis.RedisCluster))
+
+
+def _node_client(cluster: Any, flavour: str) -> Any:
+    """The subscriber for a cluster client of the user's own: a plain client of one of its
+    nodes (a PUBLISH reaches every node of a cluster). The asyncio cluster client connects
+    lazily, so there the subscriber must be given."""
+    if flavour == "async":
+        raise ValueError("with an asyncio RedisCluster, pass subscriber= a client of one node")
+    node = cluster.get_default_node()
+    return redis_lib.Redis(host=node.host, port=node.port, **cluster.get_connection_kwargs())
+
+
+def _cluster_clients(url: str, flavour: str) -> tuple[Any, Any]:
+    """Our cluster data client (startup nodes from the URL, redis-py's cluster redirections
+    and retries kept: MOVED and ASK are followed) and a subscriber: a plain client of the
+    first startup node, since a PUBLISH reaches every node of a cluster."""
+    scheme, _, rest = url.partition("://")
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"url {redact_url(url)!r}: {why}")
+
+    netloc, _, path = rest.partition("/")
+    if path or "?" in netloc:
+        raise bad("a cluster URL is [user:password@]host:port[,host:port...], nothing after")
+    userinfo, at, hosts = netloc.rpartition("@")
+    auth: dict[str, Any] = {}
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        if unquote(user):
+            auth["username"] = unquote(user)
+        if colon:
+            auth["password"] = unquote(secret)
+    nodes = [_address(part, bad, CLUSTER_PORT) for part in hosts.split(",")]
+    tls: dict[str, Any] = {"ssl": True} if CLUSTER_SCHEMES[scheme.lower()] else {}
+    lib: Any = redis_lib if flavour == "sync" else aredis
+    startup = [lib.cluster.ClusterNode(h, p) for h, p in nodes]
+    data = lib.RedisCluster(startup_nodes=startup, **auth, **tls, **SOCKET_OPTIONS)
+    host, port = nodes[0]
+    ping = {"health_check_interval": HEALTH_CHECK_S}
+    sub = lib.Redis(host=host, port=port, **ping, **auth, **tls, **SOCKET_OPTIONS)
+    return data, sub

@@ -80,10 +80,7 @@ class AsyncWorqr(AsyncJobsApi):
     async def init(self) -> AsyncWorqr:
         """Check the connection and load every Lua script (SCRIPT LOAD). Optional: scripts
         are also loaded on first use."""
-        pipe = self._redis.pipeline(transaction=False)
-        for s in scripts.ALL:
-            pipe.script_load(s.source)
-        await pipe.execute()
+        await self._executor.load([s.source for s in scripts.ALL])
         return self
 
     async def close(self) -> None:

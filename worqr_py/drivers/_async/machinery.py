@@ -20,7 +20,7 @@ from ...core.model import WorkerState
 from ...errors import WorqrError
 from ..base import FATAL, RETRYABLE, DriverBase, RetryClock
 from .primitives import Background, Event, Job, Semaphore, settled, start, state_lock
-from .redis_io import Executor, PubSub
+from .redis_io import ClusterExecutor, Executor, PubSub, executor
 
 T = TypeVar("T")
 JOB_READS = 4  # reads of job waiters in flight at once, per client: at most that many connections
@@ -35,7 +35,7 @@ class Machinery(DriverBase):
     def _init_machinery(self) -> None:
         self._closing = Event()
         self._supervise = Event()  # set when this worker won the supervision turn
-        self._executor = Executor(self._redis)
+        self._executor: Executor | ClusterExecutor = executor(self._redis)
         self._background = Background()
         self._beating: Job | None = None
         self._supervisor: Job | None = None

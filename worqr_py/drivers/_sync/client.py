@@ -82,10 +82,7 @@ class Worqr(JobsApi):
     def init(self) -> Worqr:
         """Check the connection and load every Lua script (SCRIPT LOAD). Optional: scripts
         are also loaded on first use."""
-        pipe = self._redis.pipeline(transaction=False)
-        for s in scripts.ALL:
-            pipe.script_load(s.source)
-        pipe.execute()
+        self._executor.load([s.source for s in scripts.ALL])
         return self
 
     def close(self) -> None:

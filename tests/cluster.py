@@ -1,0 +1,127 @@
+"""A real Redis Cluster for the tests: 3 masters and 3 replicas from ``redis-server
+--cluster-enabled yes`` on free ports, joined by ``redis-cli --cluster create
+--cluster-replicas 1 --cluster-yes``, ready once every node says ``cluster_state:ok`` and every
+replica's link to its master is up (a master killed before that is never replaced).
+127.0.0.1:6379 is never touched; every process ends with ``stop()``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from typing import Any
+
+import redis
+
+from worqr_py.embedded import free_port
+
+from .support import RedisServer
+
+CREATE = ["--cluster-replicas", "1", "--cluster-yes"]
+NODE_TIMEOUT_MS = 2000  # how long a master may be silent before its replica takes over
+
+
+def _cli() -> str:
+    for name in ("redis-cli", "valkey-cli"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise RuntimeError("no redis-cli or valkey-cli on PATH: cannot create a cluster")
+
+
+def _port_pair() -> int:
+    """A free port whose cluster bus port (+10000) is free too."""
+    for _ in range(50):
+        port = free_port()
+        if port + 10000 < 65536:
+            try:
+                import socket
+
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port + 10000))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+class ClusterNode(RedisServer):
+    def __init__(self) -> None:
+        self._wanted = _port_pair()
+        super().__init__(
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            str(NODE_TIMEOUT_MS),
+            "--repl-diskless-sync-delay",
+            "0",
+        )
+
+    def start(self, timeout: float = 10.0) -> ClusterNode:
+        if not self.started:
+            self.port = self._wanted
+        super().start(timeout)
+        return self
+
+
+class RedisCluster:
+    """Six nodes, three of them masters, with every slot covered."""
+
+    def __init__(self) -> None:
+        self.nodes: list[ClusterNode] = []
+        try:
+            self.nodes = [ClusterNode() for _ in range(6)]
+            addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+            subprocess.run(
+                [_cli(), "--cluster", "create", *addresses, *CREATE],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:3])
+
+    def client(self, **kw: Any) -> redis.RedisCluster:
+        return redis.RedisCluster(host="127.0.0.1", port=self.nodes[0].port, **kw)
+
+    def info(self, node: ClusterNode, section: str) -> dict[str, Any]:
+        return node.client(decode_responses=True).info(section)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Every live node sees the cluster ok, and every replica's master link is up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                live = [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+                ok = all(
+                    "cluster_state:ok"
+                    in str(n.client(decode_responses=True).execute_command("CLUSTER", "INFO"))
+                    for n in live
+                )
+                repl = [self.info(n, "replication") for n in live]
+                if ok and all(
+                    r.get("master_link_status") == "up" for r in repl if r["role"] == "slave"
+                ):
+                    return
+            except (redis.RedisError, OSError, AttributeError):
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("the cluster did not become ready")
+            time.sleep(0.1)
+
+    def masters(self) -> list[ClusterNode]:
+        live = [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+        return [n for n in live if self.info(n, "replication")["role"] == "master"]
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            n.stop()

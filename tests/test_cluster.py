@@ -1,0 +1,174 @@
+"""worqr_py on a real Redis Cluster (3 masters + 3 replicas, tests/cluster.py), both drivers:
+queues spread over every master, scripts reloaded after NOSCRIPT, jobs, a reclaim, and a
+master SIGKILLed while a worker runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from worqr_py import Process, Worqr
+from worqr_py.core.keys import Keys
+from worqr_py.core.model import Reason
+from worqr_py.drivers.connect import clients
+
+from .cluster import RedisCluster
+from .conftest import FAST
+from .job_worker import FUNCTIONS
+from .support import wait_for
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RedisCluster]:
+    c = RedisCluster()
+    yield c
+    c.stop()
+
+
+def spread(c: RedisCluster, prefix: str, n: int = 3) -> list[str]:
+    """Queue names whose keys live on ``n`` different masters (one each)."""
+    rc = c.client()
+    by_node: dict[str, str] = {}
+    for i in range(200):
+        q = f"q{i}"
+        node = rc.get_node_from_key(Keys(prefix).queue(q).tasks)
+        by_node.setdefault(node.name, q)
+        if len(by_node) == n:
+            rc.close()
+            return sorted(by_node.values())
+    raise AssertionError("no queues spread over the masters")
+
+
+def test_queues_on_every_master(make: Any, cluster: RedisCluster, prefix: str) -> None:
+    w = make(url=cluster.url, **FAST)
+    w.init()
+    queues = spread(cluster, prefix)
+    for q in queues:
+        assert w.enqueue(q, [f"{q}-1", f"{q}-2", f"{q}-3"]) == 3
+    assert w.get_queues() == queues
+    w.start_worker()
+    for q in queues:
+        w.start_work(q)
+        first = w.dequeue(q)
+        assert first.task == f"{q}-1" and w.finish_process(first.id)
+        second = w.dequeue(q)
+        assert w.stop_process(second.id)  # back to the front
+        assert w.get_tasks(q) == [f"{q}-2", f"{q}-3"]
+        assert [p.task for p in w.dequeue_many(q, 5)] == [f"{q}-2", f"{q}-3"]
+    assert w.fail_worker() == 6  # every held task back to the front of its queue
+    assert [w.count_queue(q) for q in queues] == [2, 2, 2]
+
+
+def test_a_flushed_script_cache_is_reloaded(make: Any, cluster: RedisCluster) -> None:
+    w = make(url=cluster.url, **FAST)
+    w.enqueue("a", "t")
+    for node in cluster.masters():
+        node.client().script_flush()
+    assert w.enqueue("a", "u") == 2  # NOSCRIPT on the queue's master: loaded, run again
+
+
+def test_jobs_and_a_reclaim_across_masters(make: Any, cluster: RedisCluster, prefix: str) -> None:
+    queues = spread(cluster, prefix)
+    producer, dead, peer = make(url=cluster.url), make(url=cluster.url, **FAST), None
+    dead.start_worker()
+    for q in queues:
+        dead.start_work(q)
+        producer.enqueue(q, f"held-{q}")
+        assert dead.dequeue(q) is not None
+    peer = make(url=cluster.url, **FAST)
+    peer.start_worker()
+    assert peer.fail_worker(dead.worker_id) == 3  # as a reclaim does
+    assert [producer.get_tasks(q) for q in queues] == [[f"held-{q}"] for q in queues]
+    runner = threading.Thread(target=peer.run_jobs, args=(FUNCTIONS, queues), daemon=True)
+    runner.start()
+    try:
+        for q in queues:
+            producer.purge_dead(q)
+            producer.delete_queue(q)
+        jobs = [producer.submit(q, "add", i, 1) for i, q in enumerate(queues)]
+        assert [producer.wait_for_result(j.id, 30) for j in jobs] == [1, 2, 3]
+    finally:
+        peer.shutdown()
+        runner.join(15)
+    assert not runner.is_alive()
+
+
+def test_cluster_urls_are_checked() -> None:
+    for url in ("redis+cluster://h:1/0", "redis+cluster://h:x", "redis+cluster://:1"):
+        with pytest.raises(ValueError, match="url"):
+            clients(url, None, None, "sync")
+
+
+@pytest.mark.parametrize("shard", ["a queue's", "the registry's"])
+def test_a_master_sigkilled_mid_run_loses_nothing_acknowledged(
+    cluster: RedisCluster, prefix: str, shard: str
+) -> None:
+    """A worker runs tasks spread over all three masters; the master of one queue's shard, or
+    of the registry's (its heartbeats), is SIGKILLed. Its replica is promoted; the worker's
+    calls retry meanwhile, and with a heartbeat TTL above the failover time (the README's
+    rule) the worker does not even fail: every task is done at least once (an ack lost with
+    the master's last writes may run one again: asynchronous replication)."""
+    queues = spread(cluster, prefix)
+    rc = cluster.client()
+    registry = rc.get_node_from_key(Keys(prefix).workers).name
+    queue_nodes = {q: rc.get_node_from_key(Keys(prefix).queue(q).tasks).name for q in queues}
+    rc.close()
+    if shard == "a queue's":
+        target = next(queue_nodes[q] for q in queues if queue_nodes[q] != registry)
+    else:
+        target = registry
+    victim = next(n for n in cluster.nodes if f"127.0.0.1:{n.port}" == target)
+    failed: list[Any] = []
+    done: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def handler(p: Process) -> None:
+        with lock:
+            done[p.task] += 1
+
+    options = {"prefix": prefix, "retry_timeout": 30, "poll_interval": 0.5}
+    producer = Worqr(cluster.url, **options)
+    worker = Worqr(cluster.url, heartbeat_interval=0.5, heartbeat_ttl=15, **options)
+    worker.events.on("failed", lambda *args: failed.append(args))
+    runner = threading.Thread(target=worker.run, args=(queues, handler), daemon=True)
+    try:
+        tasks = {q: [f"{q}-{i}" for i in range(200)] for q in queues}
+        for q in queues:
+            producer.enqueue(q, tasks[q][:100])
+        runner.start()
+        wait_for(lambda: sum(done.values()) >= 150, timeout=30, what="work under way")
+        os.kill(victim.proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        for q in queues:
+            producer.enqueue(q, tasks[q][100:])  # retried until the replica is promoted
+        wanted = {t for ts in tasks.values() for t in ts}
+        wait_for(lambda: wanted <= set(done), timeout=90, what="every task done")
+    finally:
+        worker.shutdown()
+        runner.join(30)
+        producer.close()
+        worker.close()
+        victim.start()  # back as a replica of the promoted one
+        cluster.wait_ready()
+    assert not runner.is_alive()
+    assert [reason for _, reason in failed] == [Reason.CALLED]  # only its own shutdown's
+
+
+def test_a_redis_cluster_of_your_own(cluster: RedisCluster, prefix: str) -> None:
+    """``Worqr(redis=RedisCluster(...))``: the subscriber is a client of one of its nodes (a
+    PUBLISH reaches every node), so events and wake-ups arrive."""
+    rc = cluster.client()
+    seen: list[tuple[str, str]] = []
+    with Worqr(redis=rc, prefix=prefix, **FAST) as w:
+        w.on("mine", lambda kind, message: seen.append((kind, message)))
+        w.enqueue("mine", ["a", "b"])
+        wait_for(lambda: ("work", "2") in seen, what="the work event")
+        w.start_worker()
+        w.start_work("mine")
+        assert w.dequeue("mine").task == "a"
+    rc.close()

@@ -112,8 +112,8 @@ def test_a_master_sigkilled_mid_run_loses_nothing_acknowledged(
     """A worker runs tasks spread over all three masters; the master of one queue's shard, or
     of the registry's (its heartbeats), is SIGKILLed. Its replica is promoted; the worker's
     calls retry meanwhile, and with a heartbeat TTL above the failover time (the README's
-    rule) the worker does not even fail: every task is done at least once (an ack lost with
-    the master's last writes may run one again: asynchronous replication)."""
+    rule) its heartbeat never lapses: every task is done at least once (an ack lost with the
+    master's last writes may run one again: asynchronous replication)."""
     queues = spread(cluster, prefix)
     rc = cluster.client()
     registry = rc.get_node_from_key(Keys(prefix).workers).name
@@ -156,7 +156,9 @@ def test_a_master_sigkilled_mid_run_loses_nothing_acknowledged(
         victim.start()  # back as a replica of the promoted one
         cluster.wait_ready()
     assert not runner.is_alive()
-    assert [reason for _, reason in failed] == [Reason.CALLED]  # only its own shutdown's
+    # its heartbeats rode through; a write lost with the old master (its join of the
+    # queue, say) may fail it as removed, and run() registers it again: at least once holds
+    assert not [r for _, r in failed if r in (Reason.LAPSED, Reason.EXPIRED)], failed
 
 
 def test_a_redis_cluster_of_your_own(cluster: RedisCluster, prefix: str) -> None:

@@ -17,6 +17,7 @@ from worqr_py import Process, Worqr
 from worqr_py.core.keys import Keys
 from worqr_py.core.model import Reason
 from worqr_py.drivers.connect import clients
+from worqr_py.embedded import free_port
 
 from .cluster import RedisCluster
 from .conftest import FAST
@@ -174,3 +175,15 @@ def test_a_redis_cluster_of_your_own(cluster: RedisCluster, prefix: str) -> None
         w.start_work("mine")
         assert w.dequeue("mine").task == "a"
     rc.close()
+
+
+def test_a_dead_startup_node_is_skipped(make: Any, cluster: RedisCluster) -> None:
+    """The first startup node is down: the data client asks the next, and the subscriber
+    connects to the next one that answers (it did: a wake-up and an event arrive)."""
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    live = ",".join(f"127.0.0.1:{n.port}" for n in cluster.nodes if n.pings())
+    w = make(url=f"redis+cluster://{dead},{live}", **FAST)
+    seen: list[tuple[str, str]] = []
+    w.on("skip", lambda kind, message: seen.append((kind, message)))
+    w.enqueue("skip", "t")
+    wait_for(lambda: ("work", "1") in seen, what="the work event")

@@ -206,8 +206,9 @@ def _node_client(cluster: Any, flavour: str) -> Any:
     lazily, so there the subscriber must be given."""
     if flavour == "async":
         raise ValueError("with an asyncio RedisCluster, pass subscriber= a client of one node")
-    node = cluster.get_default_node()
-    return redis_lib.Redis(host=node.host, port=node.port, **cluster.get_connection_kwargs())
+    nodes = [(node.host, node.port) for node in cluster.get_nodes()]
+    kwargs = {k: v for k, v in cluster.get_connection_kwargs().items() if k not in ("host", "port")}
+    return _subscriber(nodes, "sync", kwargs)
 
 
 def _cluster_clients(url: str, flavour: str) -> tuple[Any, Any]:
@@ -235,7 +236,60 @@ def _cluster_clients(url: str, flavour: str) -> tuple[Any, Any]:
     lib: Any = redis_lib if flavour == "sync" else aredis
     startup = [lib.cluster.ClusterNode(h, p) for h, p in nodes]
     data = lib.RedisCluster(startup_nodes=startup, **auth, **tls, **SOCKET_OPTIONS)
-    host, port = nodes[0]
     ping = {"health_check_interval": HEALTH_CHECK_S}
-    sub = lib.Redis(host=host, port=port, **ping, **auth, **tls, **SOCKET_OPTIONS)
+    sub = _subscriber(nodes, flavour, {**ping, **auth, **tls, **SOCKET_OPTIONS})
     return data, sub
+
+
+class _NodesConnection(redis_lib.Connection):
+    """A connection to the first of several nodes that answers, tried in turn from the last
+    one that did: the cluster subscriber's, so that a dead node (a SIGKILLed master) does not
+    keep it from reconnecting and subscribing again."""
+
+    def __init__(self, *, nodes: list[tuple[str, int]], **kwargs: Any) -> None:
+        self._nodes = list(nodes)
+        super().__init__(host=nodes[0][0], port=nodes[0][1], **kwargs)  # type: ignore[no-untyped-call]
+
+    def _connect(self) -> Any:
+        error: OSError | None = None
+        for _ in range(len(self._nodes)):
+            self.host, self.port = self._nodes[0]
+            try:
+                return super()._connect()  # type: ignore[no-untyped-call]
+            except OSError as exc:
+                error = exc
+                self._nodes.append(self._nodes.pop(0))
+        assert error is not None
+        raise error
+
+
+class _AsyncNodesConnection(aredis.Connection):
+    """The asyncio ``_NodesConnection``."""
+
+    def __init__(self, *, nodes: list[tuple[str, int]], **kwargs: Any) -> None:
+        self._nodes = list(nodes)
+        super().__init__(host=nodes[0][0], port=nodes[0][1], **kwargs)
+
+    async def _connect(self) -> None:
+        error: OSError | None = None
+        for _ in range(len(self._nodes)):
+            self.host, self.port = self._nodes[0]
+            try:
+                await super()._connect()  # type: ignore[no-untyped-call]
+                return
+            except OSError as exc:
+                error = exc
+                self._nodes.append(self._nodes.pop(0))
+        assert error is not None
+        raise error
+
+
+def _subscriber(nodes: list[tuple[str, int]], flavour: str, kwargs: dict[str, Any]) -> Any:
+    """A plain client for a cluster's pub/sub (a PUBLISH reaches every node): connected to
+    the first of ``nodes`` that answers (``_NodesConnection``; with TLS, to the first one)."""
+    lib: Any = redis_lib if flavour == "sync" else aredis
+    if kwargs.get("ssl"):
+        return lib.Redis(host=nodes[0][0], port=nodes[0][1], **kwargs)
+    kind = _NodesConnection if flavour == "sync" else _AsyncNodesConnection
+    pool = lib.ConnectionPool(connection_class=kind, nodes=nodes, **kwargs)
+    return lib.Redis(connection_pool=pool)

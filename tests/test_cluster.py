@@ -19,7 +19,7 @@ from worqr_py.core.model import Reason
 from worqr_py.drivers.connect import clients
 from worqr_py.embedded import free_port
 
-from .cluster import RedisCluster
+from .cluster import RedisCluster, move_slot
 from .conftest import FAST
 from .job_worker import FUNCTIONS
 from .support import wait_for
@@ -187,3 +187,61 @@ def test_a_dead_startup_node_is_skipped(make: Any, cluster: RedisCluster) -> Non
     w.on("skip", lambda kind, message: seen.append((kind, message)))
     w.enqueue("skip", "t")
     wait_for(lambda: ("work", "1") in seen, what="the work event")
+
+
+def _running(cluster: RedisCluster, prefix: str, queues: list[str]) -> Any:
+    """A worker running ``queues`` (its handled tasks counted), its errors and failures."""
+    done: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def handler(p: Process) -> None:
+        with lock:
+            done[p.task] += 1
+
+    worker = Worqr(
+        cluster.url,
+        prefix=prefix,
+        retry_timeout=30,
+        poll_interval=0.5,
+        heartbeat_interval=0.5,
+        heartbeat_ttl=15,
+    )
+    failed: list[Any] = []
+    worker.events.on("failed", lambda *args: failed.append(args))
+    runner = threading.Thread(target=worker.run, args=(queues, handler), daemon=True)
+    runner.start()
+    return worker, runner, done, failed
+
+
+def node_of(cluster: RedisCluster, key: str) -> Any:
+    rc = cluster.client()
+    name = rc.get_node_from_key(key).name
+    rc.close()
+    return next(n for n in cluster.nodes if f"127.0.0.1:{n.port}" == name)
+
+
+def test_resharding_a_queue_s_slot_while_a_worker_runs(cluster: RedisCluster, prefix: str) -> None:
+    """The slot of a queue moves, keys and all, to another master (as ``redis-cli --cluster
+    reshard`` moves it) while tasks are queued and a worker runs: every task is done; the
+    queue lives on the new master afterwards."""
+    queues = spread(cluster, prefix)
+    k = Keys(prefix).queue(queues[0])
+    source = node_of(cluster, k.tasks)
+    target = next(n for n in cluster.masters() if n is not source)
+    producer = Worqr(cluster.url, prefix=prefix, retry_timeout=30)
+    worker, runner, done, failed = _running(cluster, prefix, queues)
+    try:
+        tasks = [f"t{i}" for i in range(300)]
+        producer.enqueue(queues[0], tasks[:200])
+        slot = cluster.client().keyslot(k.tasks)
+        assert move_slot(cluster, slot, source, target) >= 1
+        producer.enqueue(queues[0], tasks[200:])
+        wait_for(lambda: set(tasks) <= set(done), timeout=60, what="every task done")
+        assert node_of(cluster, k.tasks) is target
+    finally:
+        worker.shutdown()
+        runner.join(30)
+        producer.close()
+        worker.close()
+    assert not runner.is_alive()
+    assert not [r for _, r in failed if r in (Reason.LAPSED, Reason.EXPIRED)], failed

@@ -108,8 +108,12 @@ class RedisCluster:
                     for n in live
                 )
                 repl = [self.info(n, "replication") for n in live]
-                if ok and all(
-                    r.get("master_link_status") == "up" for r in repl if r["role"] == "slave"
+                if (
+                    ok
+                    and all(
+                        r.get("master_link_status") == "up" for r in repl if r["role"] == "slave"
+                    )
+                    and all(self._links_up(n, len(live)) for n in live)
                 ):
                     return
             except (redis.RedisError, OSError, AttributeError):
@@ -117,6 +121,23 @@ class RedisCluster:
             if time.monotonic() > deadline:
                 raise AssertionError("the cluster did not become ready")
             time.sleep(0.1)
+
+    @staticmethod
+    def _links_up(node: ClusterNode, live: int) -> bool:
+        """The node's cluster bus is up with every live node (no handshake under way), and a
+        master knows its replica: a replica's manual failover needs both, and they come after
+        the replication link."""
+        lines = str(node.client(decode_responses=True).execute_command("CLUSTER", "NODES"))
+        rows = [line.split() for line in lines.strip().splitlines()]
+        me = next(r for r in rows if "myself" in r[2])
+        if "master" in me[2] and not any(r[3] == me[0] for r in rows):
+            return False  # it does not know its replica yet (it would ignore its failover)
+        up = [
+            r
+            for r in rows
+            if "connected" in r and not {"handshake", "fail", "fail?"} & set(r[2].split(","))
+        ]
+        return len(up) >= live
 
     def masters(self) -> list[ClusterNode]:
         live = [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]

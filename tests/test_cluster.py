@@ -220,6 +220,40 @@ def node_of(cluster: RedisCluster, key: str) -> Any:
     return next(n for n in cluster.nodes if f"127.0.0.1:{n.port}" == name)
 
 
+def test_a_manual_failover_is_seen_by_no_caller(cluster: RedisCluster, prefix: str) -> None:
+    """``CLUSTER FAILOVER`` on the replica of a queue's master while a producer enqueues and
+    a worker runs: no call raises, every task is done, no heartbeat lapses."""
+    queues = spread(cluster, prefix)
+    master = node_of(cluster, Keys(prefix).queue(queues[0]).tasks)
+    replica = next(
+        n
+        for n in cluster.nodes
+        if n.pings() and cluster.info(n, "replication").get("master_port") == master.port
+    )
+    producer = Worqr(cluster.url, prefix=prefix, retry_timeout=30)
+    worker, runner, done, failed = _running(cluster, prefix, queues)
+    try:
+        tasks = [f"{q}-{i}" for i in range(100) for q in queues]
+        producer.enqueue(queues[0], tasks[:50])
+        replica.client().execute_command("CLUSTER", "FAILOVER")
+        for t in tasks[50:]:
+            producer.enqueue(t.rpartition("-")[0], t)  # one by one, across the switch
+        wait_for(
+            lambda: cluster.info(replica, "replication")["role"] == "master",
+            timeout=30,
+            what="the replica promoted",
+        )
+        wait_for(lambda: set(tasks) <= set(done), timeout=60, what="every task done")
+    finally:
+        worker.shutdown()
+        runner.join(30)
+        producer.close()
+        worker.close()
+        cluster.wait_ready()
+    assert not runner.is_alive()
+    assert not [r for _, r in failed if r in (Reason.LAPSED, Reason.EXPIRED)], failed
+
+
 def test_resharding_a_queue_s_slot_while_a_worker_runs(cluster: RedisCluster, prefix: str) -> None:
     """The slot of a queue moves, keys and all, to another master (as ``redis-cli --cluster
     reshard`` moves it) while tasks are queued and a worker runs: every task is done; the

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import inspect
 import itertools
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -96,10 +97,69 @@ def prefix() -> str:
     return f"t{next(_prefixes)}"
 
 
+IN_CLUSTER = os.environ.get("WORQR_TEST_CLUSTER") == "1"  # see pytest_collection_modifyitems
+
+
+@pytest.fixture(scope="session")
+def cluster_url() -> Iterator[str]:
+    """With ``WORQR_TEST_CLUSTER=1``: the URL of a real 3-master cluster (tests/cluster.py)
+    started for the session, where ``make`` builds every client; else ""."""
+    if not IN_CLUSTER:
+        yield ""
+        return
+    from .cluster import RedisCluster
+
+    c = RedisCluster()
+    yield c.url
+    c.stop()
+
+
 @pytest.fixture
-def r(server: RedisServer) -> redis.Redis:
-    """A plain redis-py client on the test server, for looking at keys directly."""
+def r(server: RedisServer, cluster_url: str) -> Any:
+    """A plain redis-py client on the test server, for looking at keys directly (in the
+    cluster run: a cluster client, routing by key)."""
+    if cluster_url:
+        host, _, port = cluster_url.partition("://")[2].split(",")[0].partition(":")
+        return redis.RedisCluster(host=host, port=int(port), decode_responses=True)
     return server.client(decode_responses=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``WORQR_TEST_CLUSTER=1`` runs the behaviour tests against a real cluster (``make``
+    builds every client there): tests that start, kill or inspect servers of their own (a
+    ``server``/``servers`` parameter) or do one of ``ONE_SERVER`` are about one server and are
+    deselected, not skipped."""
+    if not IN_CLUSTER:
+        return
+    keep, drop = [], []
+    for item in items:
+        params = inspect.signature(item.function).parameters if hasattr(item, "function") else {}
+        source = _source(item)
+        one_server = {"server", "servers"} & set(params) or any(x in source for x in ONE_SERVER)
+        (drop if one_server else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# what a test does that is about one server: count its commands, list all its keys or
+# clients, kill a client on it, look into the single-server executor's connections, or run
+# a MULTI across queues (slots)
+ONE_SERVER = (
+    "commandstats",
+    "r.keys(",
+    "client_list",
+    "client_kill",
+    "._executor",
+    "r.pipeline(transaction=True)",
+)
+
+
+def _source(item: pytest.Item) -> str:
+    try:
+        return inspect.getsource(item.function)  # type: ignore[attr-defined]
+    except (OSError, TypeError, AttributeError):
+        return ""
 
 
 class Loop:
@@ -158,7 +218,9 @@ def driver(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make(driver: str, server: RedisServer, prefix: str) -> Iterator[Callable[..., Any]]:
+def make(
+    driver: str, server: RedisServer, prefix: str, cluster_url: str
+) -> Iterator[Callable[..., Any]]:
     """``make(**options)``: a new client of the parametrized driver on the test server with
     this test's prefix (``url=`` picks another server; ``redis=`` passes clients of your own,
     of the driver's flavour). All are closed after the test."""
@@ -168,7 +230,7 @@ def make(driver: str, server: RedisServer, prefix: str) -> Iterator[Callable[...
     def factory(url: str | None = None, **options: Any) -> Any:
         options.setdefault("prefix", prefix)
         if "redis" not in options:
-            url = url or server.url
+            url = url or cluster_url or server.url
         if loop is None:
             made.append(Worqr(url, **options))
         else:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
 
 from worqr_py import AsyncWorqr, Process
 from worqr_py.core.calls import time_ms
@@ -45,6 +46,8 @@ def keys_of(r: Any, prefix: str) -> set[str]:
 def queued_at(r: Any, prefix: str, queue: str) -> tuple[int, list[str], int]:
     """Atomically: the server time (ms), the queue's tasks and how many are delayed."""
     k = Keys(prefix).queue(queue)
+    if isinstance(r, redis.RedisCluster):  # WORQR_TEST_URL: the queue's own node
+        r = r.get_redis_connection(r.get_node_from_key(k.tasks))
     pipe = r.pipeline(transaction=True)
     pipe.time().lrange(k.tasks, 0, -1).zcard(k.delayed)
     (seconds, micros), tasks, delayed = pipe.execute()

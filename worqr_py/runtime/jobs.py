@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import validate as v
 from ..core.jobs import JobCall
 from ..core.model import Process
 from ..core.returns import error_reason
@@ -95,15 +96,11 @@ class JobPolicy:
         for name, f in functions.items():
             if not isinstance(name, str) or not callable(f):
                 raise TypeError(f"functions[{name!r}] must be a callable under a str name")
-        if timeout is not None and not (
-            isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0
-        ):
-            raise ValueError(f"timeout must be None or seconds > 0, got {timeout!r}")
         if isolation not in ISOLATIONS:
             raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
         self.functions = dict(functions)
         self.asks = {n: "job" in _parameters(f) for n, f in self.functions.items()}
-        self.timeout = timeout
+        self.timeout = None if timeout is None else v.seconds(timeout, "timeout")
         self.isolation = isolation
         self.retry = retry
 
@@ -120,14 +117,12 @@ class JobPolicy:
         return f, kwargs
 
     def timeout_of(self, call: JobCall) -> float | None:
-        """The job's timeout: its own, else the worker's. Raises ValueError if its options
-        are unreadable (the job then fails, as one whose arguments are)."""
+        """The job's timeout: its own, else the worker's. Raises TypeError or ValueError if
+        its options are unreadable (the job then fails, as one whose arguments are)."""
         own = call.options.get("timeout")
         if own is None:
             return self.timeout
-        if isinstance(own, bool) or not isinstance(own, (int, float)) or not own > 0:
-            raise ValueError(f"the job's timeout option is not seconds > 0: {own!r}")
-        return float(own)
+        return v.seconds(own, "the job's timeout option")
 
     def retry_of(self, call: JobCall | None) -> Retry | None:
         """The job's Retry: its own, else the worker's. Raises ValueError if unreadable."""

@@ -1,7 +1,7 @@
 """Generate the synchronous driver and runtime from their asyncio source (as httpcore and
-psycopg do): every ``_async/X.py`` under ``worqr_py`` except ``primitives.py`` becomes
-``_sync/X.py`` by word-level substitutions. Only the small ``primitives.py`` and
-``redis_io.py`` of each flavour are written by hand.
+psycopg do): every ``_async/X.py`` under ``worqr_py`` becomes ``_sync/X.py`` by word-level
+substitutions. Only ``primitives.py``, ``redis_io.py`` and ``cluster_io.py`` of each flavour
+(the waits and the sockets, which differ in kind) are written by hand.
 
     python scripts/unasync.py           # write the sync files
     python scripts/unasync.py --check   # exit 1 if a committed sync file is stale (CI)
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "worqr_py"
-HAND_WRITTEN = {"primitives.py", "redis_io.py", "__init__.py"}
+HAND_WRITTEN = {"primitives.py", "redis_io.py", "cluster_io.py", "__init__.py"}
 
 # Whole words (or exact phrases) replaced, in this order.
 SUBSTITUTIONS: list[tuple[str, str]] = [

@@ -60,6 +60,12 @@ class ClusterNode(RedisServer):
             "0",
         )
 
+    def client(self, **kw: Any) -> redis.Redis:
+        """A client that gives up on a silent (SIGSTOPped) node instead of hanging."""
+        kw.setdefault("socket_timeout", 2)
+        kw.setdefault("socket_connect_timeout", 2)
+        return super().client(**kw)
+
     def start(self, timeout: float = 10.0) -> ClusterNode:
         if not self.started:
             self.port = self._wanted
@@ -91,7 +97,13 @@ class RedisCluster:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:3])
 
     def client(self, **kw: Any) -> redis.RedisCluster:
-        return redis.RedisCluster(host="127.0.0.1", port=self.nodes[0].port, **kw)
+        """A cluster client whose startup nodes are the running ones (a SIGKILLed node is
+        skipped; a silent one times out)."""
+        live = [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+        kw.setdefault("socket_timeout", 2)
+        kw.setdefault("socket_connect_timeout", 2)
+        startup = [redis.cluster.ClusterNode("127.0.0.1", n.port) for n in live]
+        return redis.RedisCluster(startup_nodes=startup, **kw)
 
     def info(self, node: ClusterNode, section: str) -> dict[str, Any]:
         return node.client(decode_responses=True).info(section)
@@ -140,8 +152,16 @@ class RedisCluster:
         return len(up) >= live
 
     def masters(self) -> list[ClusterNode]:
+        """The running nodes that answer as masters (a silent one is left out)."""
         live = [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
-        return [n for n in live if self.info(n, "replication")["role"] == "master"]
+        found = []
+        for n in live:
+            try:
+                if self.info(n, "replication")["role"] == "master":
+                    found.append(n)
+            except (redis.RedisError, OSError):
+                continue
+        return found
 
     def stop(self) -> None:
         for n in self.nodes:

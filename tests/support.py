@@ -21,7 +21,35 @@ from typing import Any
 
 import redis
 
+from worqr_py.core import scripts
+from worqr_py.core.keys import Keys
 from worqr_py.embedded import EmbeddedRedis, redis_binary, server_version
+
+
+def on_cluster(r: Any) -> bool:
+    """Whether the test's client ``r`` is a Redis Cluster's (``WORQR_TEST_CLUSTER=1``)."""
+    return isinstance(r, redis.RedisCluster)
+
+
+def sha(r: Any, script: scripts.Script) -> str:
+    """The SHA the driver runs ``script`` by there: on a cluster, its sharded variant's."""
+    return scripts.SHARDED[script.name].sha if on_cluster(r) else script.sha
+
+
+def numsub(r: Any, channel: str) -> int:
+    """How many connections subscribe ``channel``: PUBSUB NUMSUB, or on a cluster PUBSUB
+    SHARDNUMSUB at the master of its slot (its channels are shard channels there)."""
+    if on_cluster(r):
+        node = r.get_node_from_key(channel)
+        return int(r.execute_command("PUBSUB", "SHARDNUMSUB", channel, target_nodes=node)[1])
+    return int(r.pubsub_numsub(channel)[0][1])
+
+
+def wake_channel(r: Any, prefix: str, worker_id: str, queue: str = "q") -> str:
+    """The channel ``worker_id``'s runner of ``queue`` is woken on (per queue on a cluster)."""
+    if on_cluster(r):
+        return Keys(prefix).queue(queue).wakes + worker_id
+    return Keys(prefix).wake(worker_id)
 
 
 def redis_major() -> int:

@@ -163,8 +163,8 @@ def test_a_master_sigkilled_mid_run_loses_nothing_acknowledged(
 
 
 def test_a_redis_cluster_of_your_own(cluster: RedisCluster, prefix: str) -> None:
-    """``Worqr(redis=RedisCluster(...))``: the subscriber is a client of one of its nodes (a
-    PUBLISH reaches every node), so events and wake-ups arrive."""
+    """``Worqr(redis=RedisCluster(...))``: the listener subscribes each queue's channels on
+    its slot's master through that client's slot map, so events and wake-ups arrive."""
     rc = cluster.client()
     seen: list[tuple[str, str]] = []
     with Worqr(redis=rc, prefix=prefix, **FAST) as w:
@@ -178,8 +178,8 @@ def test_a_redis_cluster_of_your_own(cluster: RedisCluster, prefix: str) -> None
 
 
 def test_a_dead_startup_node_is_skipped(make: Any, cluster: RedisCluster) -> None:
-    """The first startup node is down: the data client asks the next, and the subscriber
-    connects to the next one that answers (it did: a wake-up and an event arrive)."""
+    """The first startup node is down: the data client asks the next, and the listener's
+    sharded subscriptions go where its slot map says (an event arrives)."""
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there
     live = ",".join(f"127.0.0.1:{n.port}" for n in cluster.nodes if n.pings())
     w = make(url=f"redis+cluster://{dead},{live}", **FAST)

@@ -13,7 +13,7 @@ from worqr_py.core import scripts
 from worqr_py.core.keys import Keys
 
 from .conftest import worker
-from .support import wait_for
+from .support import sha, wait_for
 
 
 def test_stop_process_dead_letters_after_max_deliveries(make: Any) -> None:
@@ -76,13 +76,15 @@ def test_a_retried_dequeue_answers_again_instead_of_taking_more(
     make: Any, r: Any, prefix: str
 ) -> None:
     w = worker(make, "q")
+    w.init()  # every script loaded: the test runs one by hand
     w.enqueue("q", ["first", "second"])
     k = Keys(prefix).queue("q")
     keys = k.dequeue_keys(w.worker_id)
     args = (len(keys), *keys, w.worker_id, 900, 1, k.done, "", k.events, "{x}:wake:", "q", 100)
     args += (k.job_ends,)
-    assert r.evalsha(scripts.DEQUEUE.sha, *args) == [[], -1, "first", 1]
-    assert r.evalsha(scripts.DEQUEUE.sha, *args) == [[], -1, "first", 1]  # its reply was "lost"
+    dequeue = sha(r, scripts.DEQUEUE)
+    assert r.evalsha(dequeue, *args) == [[], -1, "first", 1]
+    assert r.evalsha(dequeue, *args) == [[], -1, "first", 1]  # its reply was "lost"
     assert w.get_tasks("q") == ["second"]
 
 

@@ -16,14 +16,10 @@ from worqr_py import Process
 from worqr_py.core import scripts as S
 from worqr_py.core.keys import Keys
 
-from .support import running, task_log, wait_for
+from .support import numsub, running, task_log, wait_for, wake_channel
 from .test_wake_one import inner, named_first, waiting
 
 SOON = 15  # seconds: far below poll_interval=60, far above any wake on a loaded 2-core VM
-
-
-def numsub(r: Any, channel: str) -> int:
-    return int(r.pubsub_numsub(channel)[0][1])
 
 
 def recorder(name: str, by: dict[str, str], release: threading.Event) -> Any:
@@ -92,7 +88,7 @@ def test_a_queue_joined_before_run_is_woken(make: Any, r: Any, prefix: str) -> N
     done: list[str] = []
     with running(w, "q", lambda p: done.append(p.task)):
         wid = inner(w).worker_id
-        wait_for(lambda: numsub(r, Keys(prefix).wake(wid)) == 1, what="the runner listening")
+        wait_for(lambda: numsub(r, wake_channel(r, prefix, wid)) == 1, what="the runner listening")
         wait_for(lambda: waiting(r, prefix, "q", w), what="w waiting on q, joined before run")
         producer.enqueue("q", "t")
         wait_for(lambda: done == ["t"], timeout=SOON, what="t done without the poll")
@@ -112,16 +108,16 @@ def test_a_re_registered_runner_unsubscribes_its_old_wake_channel(
             timeout=SOON,
             what="registered again and waiting",
         )
-        assert numsub(r, Keys(prefix).wake(inner(w).worker_id)) == 1
-        assert numsub(r, Keys(prefix).wake(old)) == 0, "old wake channel still subscribed"
+        assert numsub(r, wake_channel(r, prefix, inner(w).worker_id)) == 1
+        assert numsub(r, wake_channel(r, prefix, old)) == 0, "old wake channel still subscribed"
 
 
 def test_run_returning_unsubscribes_its_wake_channel(make: Any, r: Any, prefix: str) -> None:
     w = make(poll_interval=60)
     with running(w, "q", lambda p: None):
         wid = inner(w).worker_id
-        wait_for(lambda: numsub(r, Keys(prefix).wake(wid)) == 1, what="listening")
-    assert numsub(r, Keys(prefix).wake(wid)) == 0
+        wait_for(lambda: numsub(r, wake_channel(r, prefix, wid)) == 1, what="listening")
+    assert numsub(r, wake_channel(r, prefix, wid)) == 0
 
 
 # ---- 4. a wake missed across a pub/sub reconnect while busy is not passed on -----------------
@@ -316,7 +312,7 @@ def test_a_killed_subscriber_while_idle_still_gets_the_next_task(
         wid = inner(a).worker_id
         wait_for(lambda: waiting(r, prefix, "q", a), what="a waiting")
         r.client_kill_filter(_type="pubsub")
-        wait_for(lambda: numsub(r, Keys(prefix).wake(wid)) == 1, timeout=SOON, what="back")
+        wait_for(lambda: numsub(r, wake_channel(r, prefix, wid)) == 1, timeout=SOON, what="back")
         producer.enqueue("q", "t")
         wait_for(lambda: done == ["t"], timeout=SOON, what="t done")
 

@@ -52,10 +52,24 @@ class CoreBase:
         self.new_id = new_id
         self.run_id: str | None = None  # of the Redis this worker registered on
         self.due: dict[str, float] = {}  # queue -> when (clock) its next delayed task is due
+        self.sharded = False  # on a Redis Cluster: sharded pub/sub (the driver sets it)
         self._lock: AbstractContextManager[Any] = lock or contextlib.nullcontext()
 
     def channel(self, queue: str) -> str:
         return self._queue(queue).events
+
+    def _wakes(self, k: QueueKeys) -> str:
+        """The prefix of the wake channels a script on queue ``k`` publishes to (it appends
+        the worker id): the prefix's own, or on a Redis Cluster the queue's (a shard channel
+        must be in the slot of the script's keys)."""
+        return k.wakes if self.sharded else self.keys.wakes
+
+    def wake_channels(self, worker_id: str, queues: list[str]) -> list[str]:
+        """The channels on which ``worker_id``'s runner of ``queues`` is woken: one, or on a
+        Redis Cluster one per queue."""
+        if not self.sharded:
+            return [self.keys.wake(worker_id)]
+        return [self._queue(q).wakes + worker_id for q in queues]
 
     def _queue(self, queue: str) -> QueueKeys:
         return self.keys.queue(v.name(queue, "queue"))
@@ -108,7 +122,7 @@ class CoreBase:
         dead-letter list instead (0: a graceful leave, never)."""
         keys = [k.tasks, k.returned, k.workers, k.processes(wid), k.deliveries, k.dead, k.locks]
         keys += [k.staging(wid), k.idle, k.dead_reasons, *k.job_keys]
-        args: list[str | int] = [wid, k.events, dead_after, LEAVE_CHUNK, self.keys.wakes, k.queue]
+        args: list[str | int] = [wid, k.events, dead_after, LEAVE_CHUNK, self._wakes(k), k.queue]
         args.append(k.job_ends)
         return script(S.LEAVE_QUEUE, keys, args)
 

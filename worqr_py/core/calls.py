@@ -31,6 +31,14 @@ class Call:
     nkeys: int = 0
 
 
+class Commuting(list[Call]):
+    """A pipeline whose calls commute: none reads what another writes, and their order is
+    never observed (a queue's script and the registry's SADD of that queue, say). On one
+    server it is a pipeline like any list; a Redis Cluster driver sends each node's share
+    at once (one round trip however many slots it spans), where a plain list keeps its order
+    across nodes call by call."""
+
+
 Step = Call | list[Call]
 Op = Generator[Step, Any, T]
 

@@ -47,7 +47,7 @@ class DelayedOps(CoreBase):
         keys = [k.delayed, k.tasks, k.locks, k.idle, k.workers]
         args: list[str | int] = [
             k.events,
-            self.keys.wakes,
+            self._wakes(k),
             queue,
             mode,
             amount,
@@ -110,7 +110,7 @@ class DelayedOps(CoreBase):
         calls = []
         for q, _ in found:
             k = self.keys.queue(q)
-            args: list[str | int] = [k.events, self.keys.wakes, q, PROMOTE_CHUNK]
+            args: list[str | int] = [k.events, self._wakes(k), q, PROMOTE_CHUNK]
             calls.append(script(S.PROMOTE, k.promote_keys(), args))
         results = yield calls
         yield [

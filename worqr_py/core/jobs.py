@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from . import scripts as S
 from . import validate as v
-from .calls import Call, Op, command, hash_reply, script, text, time_ms
+from .calls import Call, Commuting, Op, command, hash_reply, script, text, time_ms
 from .keys import JOB_MARK, QueueKeys, job_id, split_job_id
 from .queues import QueueOps
 from .returns import error_reason
@@ -146,11 +146,13 @@ class JobOps(QueueOps):
         opts = json.dumps(options or {}, separators=(",", ":"))
         mode, amount = when if when is not None else ("now", 0)
         keys = [k.tasks, k.idle, k.workers, k.delayed, k.jobs, k.job_expiry]
-        args_: list[str | int] = [k.events, self.keys.wakes, queue, key, call, opts, ttls]
+        args_: list[str | int] = [k.events, self._wakes(k), queue, key, call, opts, ttls]
         args_ += [mode, amount]
         calls = [script(S.SUBMIT, keys, args_), command("SADD", self.keys.queues, queue)]
         if when is not None:  # after the submit, in the same pipeline: never lost
             calls.append(self._hint(queue, amount if mode == "at" else "now"))
+        else:
+            calls = Commuting(calls)
         reply = (yield calls)[0]
         return job_id(queue, key), int(reply[0]) == 1, text(reply[1])
 

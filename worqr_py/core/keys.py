@@ -66,8 +66,13 @@ Worker registry, all in the hash slot of ``{P}``::
     {P}:schedules  set     queues that have (or had) periodic schedules: the runtime's list.
     {P}:sup        string  supervision turn: SET NX PX, one peer scans per interval
     {P}:wake:W     channel pub/sub: a queue name: a task there for W's runner (it waits on it).
-                           The one name a script completes ({P}:wake: .. W): a channel has no
-                           hash slot, so Cluster is unaffected.
+                           The one name a script completes ({P}:wake: .. W; on a Redis Cluster
+                           P:{E}:wk: .. W below): a channel is not a key.
+
+On a Redis Cluster every channel is a shard channel of its queue's slot (the scripts SPUBLISH,
+clients SSUBSCRIBE on that slot's master), and a worker's wake channel is per queue::
+
+    P:{E}:wk:W     channel sharded pub/sub: the queue name: a task there for W's runner.
 
 A job id is ``"<queue>@<K>"`` (K has no ``@``), split at the last ``@``: like a process id it
 routes to its queue's hash slot without a lookup.
@@ -111,6 +116,7 @@ class QueueKeys:
     job_expiry: str  # P:{E}:jx
     job_waiters: str  # P:{E}:jl
     job_ends: str  # P:{E}:jd (channel)
+    wakes: str  # P:{E}:wk: (prefix of its workers' wake channels on a Redis Cluster)
     _base: str
 
     @property
@@ -250,6 +256,7 @@ def _queue_keys(prefix: str, queue: str) -> QueueKeys:
         idle=f"{base}:i",
         delayed=f"{base}:z",
         events=f"{base}:ev",
+        wakes=f"{base}:wk:",
         _base=base,
     )
 

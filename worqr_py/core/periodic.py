@@ -192,7 +192,7 @@ class PeriodicOps(CoreBase):
             if due:
                 k = self.keys.queue(q)
                 keys = [k.schedules, k.fired, k.tasks, k.idle, k.workers]
-                args = [name, spec["raw"], spec["task"], k.events, self.keys.wakes, q, wid, *due]
+                args = [name, spec["raw"], spec["task"], k.events, self._wakes(k), q, wid, *due]
                 calls += [script(S.PERIODIC_FIRE, keys, args), command("SADD", self.keys.queues, q)]
             soonest = min(soonest, upcoming - now)
         if calls:

@@ -50,7 +50,7 @@ class ProcessOps(ReturnOps):
             token = w.next_token
             w.next_token += count
         wake = "1" if wake_one else ""
-        args: list[str | int] = [wid, token, count, k.done, wake, k.events, self.keys.wakes]
+        args: list[str | int] = [wid, token, count, k.done, wake, k.events, self._wakes(k)]
         args += [queue, PROMOTE_CHUNK, k.job_ends, *tokens]
         reply = yield script(S.DEQUEUE, k.dequeue_keys(wid), args)
         if reply == -1:
@@ -179,7 +179,7 @@ class ProcessOps(ReturnOps):
         for q in queues:
             k = self._queue(q)
             keys = [k.tasks, k.idle, k.workers]
-            calls.append(script(S.PASS_WAKE, keys, [wid, self.keys.wakes, q]))
+            calls.append(script(S.PASS_WAKE, keys, [wid, self._wakes(k), q]))
         if not calls:
             return 0
         return sum(int(x) for x in (yield calls))

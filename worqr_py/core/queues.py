@@ -9,7 +9,7 @@ from typing import Any
 from . import scripts as S
 from . import validate as v
 from .base import LIST_CHUNK, LOCK_CHUNK
-from .calls import Call, Op, command, hash_reply, script, text, texts
+from .calls import Call, Commuting, Op, command, hash_reply, script, text, texts
 from .delayed import DelayedOps
 from .keys import process_id
 from .model import DeadLetter, Process
@@ -47,12 +47,16 @@ class QueueOps(DelayedOps):
         tasks = v.tasks(task)
         if not tasks:
             return int((yield command("LLEN", k.tasks)))
-        replies = yield [
-            script(
-                S.ENQUEUE, [k.tasks, k.idle, k.workers], [k.events, self.keys.wakes, queue, *tasks]
-            ),
-            command("SADD", self.keys.queues, queue),
-        ]
+        replies = yield Commuting(
+            [
+                script(
+                    S.ENQUEUE,
+                    [k.tasks, k.idle, k.workers],
+                    [k.events, self._wakes(k), queue, *tasks],
+                ),
+                command("SADD", self.keys.queues, queue),
+            ]
+        )
         return int(replies[0])
 
     def enqueue_unique(self, queue: str, task: str) -> Op[bool]:
@@ -63,14 +67,16 @@ class QueueOps(DelayedOps):
         exactly one queues it. Returns whether it was queued."""
         k = self._queue(queue)
         v.unique_task(task)
-        length, _ = yield [
-            script(
-                S.ENQUEUE_UNIQUE,
-                [k.tasks, k.locks, k.idle, k.workers],
-                [k.events, task, self.keys.wakes, queue],
-            ),
-            command("SADD", self.keys.queues, queue),
-        ]
+        length, _ = yield Commuting(
+            [
+                script(
+                    S.ENQUEUE_UNIQUE,
+                    [k.tasks, k.locks, k.idle, k.workers],
+                    [k.events, task, self._wakes(k), queue],
+                ),
+                command("SADD", self.keys.queues, queue),
+            ]
+        )
         return int(length) > 0
 
     def listen_done(self, queues: list[str]) -> Op[None]:
@@ -160,7 +166,7 @@ class QueueOps(DelayedOps):
 
         def step(offset: int) -> Call:
             keys = [k.dead, k.tasks, k.idle, k.workers, k.dead_reasons, *k.job_keys]
-            args: list[str | int] = [k.events, *which, offset, LIST_CHUNK, self.keys.wakes, queue]
+            args: list[str | int] = [k.events, *which, offset, LIST_CHUNK, self._wakes(k), queue]
             return script(S.REQUEUE_DEAD, keys, args)
 
         first, _ = yield [step(-1 if task is None else 0), command("SADD", self.keys.queues, queue)]

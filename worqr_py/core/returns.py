@@ -111,7 +111,7 @@ class ReturnOps(CoreBase):
         relist = command("SADD", self.keys.queues, queue)  # a return may re-create the queue
         if how in ("later", "retry"):
             dead_after = self.options.dead_after if how == "later" else 0
-            args: list[str | int] = [wid, k.events, dead_after, self.keys.wakes]
+            args: list[str | int] = [wid, k.events, dead_after, self._wakes(k)]
             args += [queue, delay_ms, reason, k.job_ends, token]
             reply, _, _ = yield [
                 script(S.RETRY, k.retry_keys(wid), args),
@@ -155,7 +155,7 @@ class ReturnOps(CoreBase):
         """Return W's processes ``tokens`` to the front of the queue (stop.lua, fenced);
         ``dead_after`` deliveries dead-letter a task instead (0: never; 1: at once), with
         ``reason`` (error_reason) recorded."""
-        args: list[str | int] = [wid, k.events, dead_after, self.keys.wakes, k.queue, reason]
+        args: list[str | int] = [wid, k.events, dead_after, self._wakes(k), k.queue, reason]
         return script(S.STOP, k.stop_keys(wid), [*args, k.job_ends, *tokens])
 
     def _parse(self, pid: str) -> tuple[str, str, str]:

@@ -97,3 +97,14 @@ ALL: tuple[Script, ...] = (
     UNSCHEDULE,
     SUBMIT,
 )
+
+
+def _shard(script: Script) -> Script:
+    """The script as a Redis Cluster runs it: ``SPUBLISH`` where it says ``PUBLISH``. Every
+    channel a script publishes on is its queue's (``P:{E}:...``, in the slot of its keys), so
+    a notification goes to that one shard, not to every node of the cluster."""
+    source = script.source.replace("redis.call('PUBLISH',", "redis.call('SPUBLISH',")
+    return Script(script.name, source, hashlib.sha1(source.encode()).hexdigest())
+
+
+SHARDED: dict[str, Script] = {s.name: _shard(s) for s in ALL}  # name -> cluster variant

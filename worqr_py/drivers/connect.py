@@ -12,6 +12,7 @@ startup nodes (see ``_cluster_clients``).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 from urllib.parse import unquote
 
@@ -96,8 +97,15 @@ def clients(
     if url is None and redis is None:
         url = DEFAULT_URL
     if url is None:
-        if subscriber is None and is_cluster(redis):
-            subscriber = _node_client(redis, flavour)
+        if is_cluster(redis):
+            if subscriber is not None:
+                warnings.warn(
+                    "subscriber= is not used with a Redis Cluster client since 0.7: each "
+                    "queue's channels are subscribed (SSUBSCRIBE) on its slot's master",
+                    DeprecationWarning,
+                    stacklevel=4,
+                )
+            return redis, redis, False
         return redis, redis if subscriber is None else subscriber, False
     v.name(url, "url")
     scheme = url.partition("://")[0].lower() if "://" in url else ""
@@ -200,21 +208,11 @@ def is_cluster(client: Any) -> bool:
     return isinstance(client, (redis_lib.RedisCluster, aredis.RedisCluster))
 
 
-def _node_client(cluster: Any, flavour: str) -> Any:
-    """The subscriber for a cluster client of the user's own: a plain client of one of its
-    nodes (a PUBLISH reaches every node of a cluster). The asyncio cluster client connects
-    lazily, so there the subscriber must be given."""
-    if flavour == "async":
-        raise ValueError("with an asyncio RedisCluster, pass subscriber= a client of one node")
-    nodes = [(node.host, node.port) for node in cluster.get_nodes()]
-    kwargs = {k: v for k, v in cluster.get_connection_kwargs().items() if k not in ("host", "port")}
-    return _subscriber(nodes, "sync", kwargs)
-
-
 def _cluster_clients(url: str, flavour: str) -> tuple[Any, Any]:
-    """Our cluster data client (startup nodes from the URL, redis-py's cluster redirections
-    and retries kept: MOVED and ASK are followed) and a subscriber: a plain client of the
-    first startup node, since a PUBLISH reaches every node of a cluster."""
+    """Our cluster client (startup nodes from the URL, redis-py's cluster redirections and
+    retries kept: MOVED and ASK are followed), twice: it is also the subscriber's, whose
+    sharded subscriptions go to each slot's master over connections of their own
+    (``cluster_io.ShardedPubSub``)."""
     scheme, _, rest = url.partition("://")
 
     def bad(why: str) -> ValueError:
@@ -236,60 +234,4 @@ def _cluster_clients(url: str, flavour: str) -> tuple[Any, Any]:
     lib: Any = redis_lib if flavour == "sync" else aredis
     startup = [lib.cluster.ClusterNode(h, p) for h, p in nodes]
     data = lib.RedisCluster(startup_nodes=startup, **auth, **tls, **SOCKET_OPTIONS)
-    ping = {"health_check_interval": HEALTH_CHECK_S}
-    sub = _subscriber(nodes, flavour, {**ping, **auth, **tls, **SOCKET_OPTIONS})
-    return data, sub
-
-
-class _NodesConnection(redis_lib.Connection):
-    """A connection to the first of several nodes that answers, tried in turn from the last
-    one that did: the cluster subscriber's, so that a dead node (a SIGKILLed master) does not
-    keep it from reconnecting and subscribing again."""
-
-    def __init__(self, *, nodes: list[tuple[str, int]], **kwargs: Any) -> None:
-        self._nodes = list(nodes)
-        super().__init__(host=nodes[0][0], port=nodes[0][1], **kwargs)  # type: ignore[no-untyped-call]
-
-    def _connect(self) -> Any:
-        error: OSError | None = None
-        for _ in range(len(self._nodes)):
-            self.host, self.port = self._nodes[0]
-            try:
-                return super()._connect()  # type: ignore[no-untyped-call]
-            except OSError as exc:
-                error = exc
-                self._nodes.append(self._nodes.pop(0))
-        assert error is not None
-        raise error
-
-
-class _AsyncNodesConnection(aredis.Connection):
-    """The asyncio ``_NodesConnection``."""
-
-    def __init__(self, *, nodes: list[tuple[str, int]], **kwargs: Any) -> None:
-        self._nodes = list(nodes)
-        super().__init__(host=nodes[0][0], port=nodes[0][1], **kwargs)
-
-    async def _connect(self) -> None:
-        error: OSError | None = None
-        for _ in range(len(self._nodes)):
-            self.host, self.port = self._nodes[0]
-            try:
-                await super()._connect()  # type: ignore[no-untyped-call]
-                return
-            except OSError as exc:
-                error = exc
-                self._nodes.append(self._nodes.pop(0))
-        assert error is not None
-        raise error
-
-
-def _subscriber(nodes: list[tuple[str, int]], flavour: str, kwargs: dict[str, Any]) -> Any:
-    """A plain client for a cluster's pub/sub (a PUBLISH reaches every node): connected to
-    the first of ``nodes`` that answers (``_NodesConnection``; with TLS, to the first one)."""
-    lib: Any = redis_lib if flavour == "sync" else aredis
-    if kwargs.get("ssl"):
-        return lib.Redis(host=nodes[0][0], port=nodes[0][1], **kwargs)
-    kind = _NodesConnection if flavour == "sync" else _AsyncNodesConnection
-    pool = lib.ConnectionPool(connection_class=kind, nodes=nodes, **kwargs)
-    return lib.Redis(connection_pool=pool)
+    return data, data

@@ -13,7 +13,7 @@ from typing import Any, Literal, overload
 
 import redis.asyncio as redis_flavour
 
-from ...core import Core, Options, Process, scripts
+from ...core import Core, Options, Process
 from ...core.inspection import Snapshot
 from ...core.jobs import Serializer
 from ...core.model import DeadLetter, Delayed, Overview
@@ -80,7 +80,7 @@ class AsyncWorqr(AsyncJobsApi):
     async def init(self) -> AsyncWorqr:
         """Check the connection and load every Lua script (SCRIPT LOAD). Optional: scripts
         are also loaded on first use."""
-        await self._executor.load([s.source for s in scripts.ALL])
+        await self._executor.load()
         return self
 
     async def close(self) -> None:
@@ -96,7 +96,8 @@ class AsyncWorqr(AsyncJobsApi):
             await self._stop_jobs()
             if self._owned:
                 await self._redis.aclose()
-                await self._sub.aclose()
+                if self._sub is not self._redis:  # a cluster's is the same client
+                    await self._sub.aclose()
 
     async def __aenter__(self) -> AsyncWorqr:
         return await self.init()

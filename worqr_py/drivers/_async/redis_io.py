@@ -18,9 +18,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ...core import scripts
 from ...core.calls import Arg, Call
 from ..base import Liveness
-from ..connect import is_cluster
 
 Pack = Callable[[Any, tuple[Arg, ...]], bytes]
 _hiredis_pack: Callable[[Any], bytes] | None
@@ -239,11 +239,11 @@ class Executor:
             with contextlib.suppress(Exception):
                 await self.redis.connection_pool.release(c)
 
-    async def load(self, sources: list[str]) -> None:
-        """SCRIPT LOAD each script (one pipeline)."""
+    async def load(self) -> None:
+        """SCRIPT LOAD every script (one pipeline)."""
         pipe = self.redis.pipeline(transaction=False)
-        for source in sources:
-            pipe.script_load(source)
+        for script in scripts.ALL:
+            pipe.script_load(script.source)
         await pipe.execute()
 
     async def release(self) -> None:
@@ -253,48 +253,6 @@ class Executor:
             self._timer = None
         while self.idle:
             await self.redis.connection_pool.release(self.idle.pop())
-
-
-class ClusterExecutor:
-    """Calls on a Redis Cluster, through redis-py's asyncio ``RedisCluster``, which routes
-    each call to the master of its keys' slot (a script by its KEYS, which share one hash
-    tag) and follows MOVED and ASK. A NOSCRIPT (a node that never had the script, or a
-    replica promoted since) loads it on every master and runs the call again. A pipeline
-    runs its calls one by one, in order (they may be on different nodes), error replies in
-    place."""
-
-    def __init__(self, redis: Any) -> None:
-        self.redis = redis
-
-    async def call(self, c: Call) -> Any:
-        try:
-            return await self.redis.execute_command(*words(c))
-        except NoScriptError:
-            assert c.script is not None
-            await self.redis.script_load(c.script.source)
-            return await self.redis.execute_command(*words(c))
-
-    async def pipeline(self, calls: list[Call]) -> list[Any]:
-        replies: list[Any] = []
-        for c in calls:
-            try:
-                replies.append(await self.call(c))
-            except ResponseError as exc:
-                replies.append(exc)
-        return replies
-
-    async def load(self, sources: list[str]) -> None:
-        """SCRIPT LOAD each script on every master."""
-        for source in sources:
-            await self.redis.script_load(source)
-
-    async def release(self) -> None:
-        """Nothing of ours to give back: the cluster client owns its connections."""
-
-
-def executor(redis: Any) -> Executor | ClusterExecutor:
-    """The executor for a data client: ``ClusterExecutor`` for a Redis Cluster client."""
-    return ClusterExecutor(redis) if is_cluster(redis) else Executor(redis)
 
 
 class PubSub(_PubSub):

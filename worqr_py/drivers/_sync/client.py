@@ -15,7 +15,7 @@ from typing import Any, Literal, overload
 
 import redis as redis_flavour
 
-from ...core import Core, Options, Process, scripts
+from ...core import Core, Options, Process
 from ...core.inspection import Snapshot
 from ...core.jobs import Serializer
 from ...core.model import DeadLetter, Delayed, Overview
@@ -82,7 +82,7 @@ class Worqr(JobsApi):
     def init(self) -> Worqr:
         """Check the connection and load every Lua script (SCRIPT LOAD). Optional: scripts
         are also loaded on first use."""
-        self._executor.load([s.source for s in scripts.ALL])
+        self._executor.load()
         return self
 
     def close(self) -> None:
@@ -98,7 +98,8 @@ class Worqr(JobsApi):
             self._stop_jobs()
             if self._owned:
                 self._redis.close()
-                self._sub.close()
+                if self._sub is not self._redis:  # a cluster's is the same client
+                    self._sub.close()
 
     def __enter__(self) -> Worqr:
         return self.init()

@@ -21,8 +21,9 @@ from ...core.calls import Call, Op, Step
 from ...core.model import WorkerState
 from ...errors import WorqrError
 from ..base import FATAL, RETRYABLE, DriverBase, RetryClock
+from .cluster_io import ClusterExecutor, ShardedPubSub, executor
 from .primitives import Background, Event, Job, Semaphore, settled, start, state_lock
-from .redis_io import ClusterExecutor, Executor, PubSub, executor
+from .redis_io import Executor, PubSub
 
 T = TypeVar("T")
 JOB_READS = 4  # reads of job waiters in flight at once, per client: at most that many connections
@@ -38,13 +39,14 @@ class Machinery(DriverBase):
         self._closing = Event()
         self._supervise = Event()  # set when this worker won the supervision turn
         self._executor: Executor | ClusterExecutor = executor(self._redis)
+        self._core.sharded = isinstance(self._executor, ClusterExecutor)  # sharded pub/sub
         self._background = Background()
         self._beating: Job | None = None
         self._supervisor: Job | None = None
         self._listener: Job | None = None
         self._requests: deque[tuple[str, Event]] = deque()  # channels to subscribe
         self._leaving: deque[str] = deque()  # channels to unsubscribe
-        self._pubsub: PubSub | None = None  # the listener's, once it runs
+        self._pubsub: PubSub | ShardedPubSub | None = None  # the listener's, once it runs
         self._starting = state_lock()  # one listener, however many threads subscribe at once
         self._job_reads = Semaphore(JOB_READS)  # job waiters' reads in flight (connections)
 
@@ -102,23 +104,29 @@ class Machinery(DriverBase):
         """The runtime's ``finish_processes``, ending jobs as ``outcomes`` say."""
         return self._run(self._core.finish_processes(process_ids, None, outcomes))
 
-    def _wake_me(self, callback: Callable[[str | None], None]) -> None:
-        """Route this worker's wake channel to ``callback`` (the runtime's: a named wake
-        carries the queue) and subscribe to it; the channel of a previous worker id of
-        this client with the same callback is dropped."""
-        channel = self._core.keys.wake(self._core.worker.id or "")
-        self._unwake(callback, keep=channel)
-        if channel not in self._wakes:
+    def _wake_me(self, callback: Callable[[str | None], None], queues: list[str]) -> None:
+        """Route this worker's wake channels to ``callback`` (the runtime's: a named wake
+        carries the queue) and subscribe to them: one channel, or on a Redis Cluster one per
+        queue of ``queues``. Those of a previous worker id of this client with the same
+        callback are dropped."""
+        channels = self._core.wake_channels(self._core.worker.id or "", queues)
+        self._unwake(callback, keep=set(channels))
+        new = [c for c in channels if c not in self._wakes]
+        for channel in new:
             self._wakes[channel] = callback
-            try:
-                self._subscribe(channel)
-            except BaseException:
+        try:
+            if new:
+                self._subscribe(*new)
+        except BaseException:
+            for channel in new:
                 self._wakes.pop(channel, None)
-                raise
+            raise
 
-    def _unwake(self, callback: Callable[[str | None], None], keep: str = "") -> None:
+    def _unwake(
+        self, callback: Callable[[str | None], None], keep: frozenset[str] | set[str] = frozenset()
+    ) -> None:
         """Stop routing wake channels (but ``keep``) to ``callback``, and unsubscribe them."""
-        for old in [c for c, f in self._wakes.items() if f == callback and c != keep]:
+        for old in [c for c, f in self._wakes.items() if f == callback and c not in keep]:
             del self._wakes[old]
             self._leaving.append(old)
         if self._leaving:
@@ -212,11 +220,18 @@ class Machinery(DriverBase):
             for _, done in requests:
                 self._refused.pop(done, None)
 
+    def _new_pubsub(self) -> PubSub | ShardedPubSub:
+        """The listener's subscriber: on a Redis Cluster, sharded (each queue's channels on
+        its slot's master); else one connection of the subscriber client."""
+        if isinstance(self._executor, ClusterExecutor):
+            return ShardedPubSub(self._redis)
+        return PubSub(self._sub.connection_pool)
+
     def _listen(self) -> None:
         """Subscribe what is asked, route the messages, and poll for missed work every
         ``poll_interval``. While idle it sleeps in one blocking read until a message comes,
         a subscribe request or a close wakes it, or the poll is due: no timed wake-ups."""
-        ps = self._pubsub = PubSub(self._sub.connection_pool)
+        ps = self._pubsub = self._new_pubsub()
         waiting: dict[str, list[Event]] = {}
         pending: list[str] = []  # channels to subscribe (again, after a failure)
         poll = self._core.options.poll_interval

@@ -15,9 +15,9 @@ from redis.client import PubSub as _PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
+from ...core import scripts
 from ...core.calls import Arg, Call
 from ..base import Liveness
-from ..connect import is_cluster
 
 
 def words(c: Call) -> tuple[Arg, ...]:
@@ -81,11 +81,11 @@ class Executor:
             for c, r in zip(calls, replies, strict=True)
         ]
 
-    def load(self, sources: list[str]) -> None:
-        """SCRIPT LOAD each script (one pipeline)."""
+    def load(self) -> None:
+        """SCRIPT LOAD every script (one pipeline)."""
         pipe = self.redis.pipeline(transaction=False)
-        for source in sources:
-            pipe.script_load(source)
+        for script in scripts.ALL:
+            pipe.script_load(script.source)
         pipe.execute()
 
     def _discard(self, conn: Any) -> None:
@@ -113,47 +113,6 @@ class Executor:
         """Give the idle connections back to the pool (on close)."""
         for conn in self._drain():
             self.redis.connection_pool.release(conn)
-
-
-class ClusterExecutor:
-    """Calls on a Redis Cluster, through redis-py's ``RedisCluster``, which routes each call
-    to the master of its keys' slot (a script by its KEYS, which share one hash tag) and
-    follows MOVED and ASK. A NOSCRIPT (a node that never had the script, or a replica
-    promoted since) loads it on every master and runs the call again. A pipeline runs its
-    calls one by one, in order (they may be on different nodes), error replies in place."""
-
-    def __init__(self, redis: Any) -> None:
-        self.redis = redis
-
-    def call(self, c: Call) -> Any:
-        try:
-            return self.redis.execute_command(*words(c))
-        except NoScriptError:
-            assert c.script is not None
-            self.redis.script_load(c.script.source)
-            return self.redis.execute_command(*words(c))
-
-    def pipeline(self, calls: list[Call]) -> list[Any]:
-        replies: list[Any] = []
-        for c in calls:
-            try:
-                replies.append(self.call(c))
-            except ResponseError as exc:
-                replies.append(exc)
-        return replies
-
-    def load(self, sources: list[str]) -> None:
-        """SCRIPT LOAD each script on every master."""
-        for source in sources:
-            self.redis.script_load(source)
-
-    def release(self) -> None:
-        """Nothing of ours to give back: the cluster client owns its connections."""
-
-
-def executor(redis: Any) -> Executor | ClusterExecutor:
-    """The executor for a data client: ``ClusterExecutor`` for a Redis Cluster client."""
-    return ClusterExecutor(redis) if is_cluster(redis) else Executor(redis)
 
 
 def _readable(socks: list[Any], timeout: float) -> set[int]:

@@ -297,7 +297,7 @@ class AsyncRunner(RunnerBase):
         those that have tasks: in this order, no task enqueued meanwhile goes unnoticed."""
         core = self.w._core
         await self.w.start_worker()  # the live worker's id, if it is alive
-        await self.w._wake_me(self.on_wake)
+        await self.w._wake_me(self.on_wake, self.queues)
         for q in self.queues:
             if q not in core.worker.queues:
                 await self.w._run(core.start_work(q))

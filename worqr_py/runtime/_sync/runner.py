@@ -299,7 +299,7 @@ class SyncRunner(RunnerBase):
         those that have tasks: in this order, no task enqueued meanwhile goes unnoticed."""
         core = self.w._core
         self.w.start_worker()  # the live worker's id, if it is alive
-        self.w._wake_me(self.on_wake)
+        self.w._wake_me(self.on_wake, self.queues)
         for q in self.queues:
             if q not in core.worker.queues:
                 self.w._run(core.start_work(q))

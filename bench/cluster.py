@@ -1,6 +1,7 @@
 """worqr_py on a real Redis Cluster (3 masters + 3 replicas, tests/cluster.py): total
 tasks/s and Redis CPU per task with the queues on one master against spread over three, and
-the cost of a cluster-wide PUBLISH against a sharded SPUBLISH.
+the cost of a cluster-wide PUBLISH against a sharded SPUBLISH, and an enqueue's pipeline over
+two masters sent call by call against as one batch per master.
 
     .venv/bin/python bench/cluster.py [--n 20000] [--rounds 2]
 
@@ -124,11 +125,40 @@ def pubsub(c: RedisCluster, sharded: bool, m: int) -> float:
     return cpu * 1e6 / m
 
 
+def enqueue_latency(c: RedisCluster, k: int) -> dict[str, float]:
+    """Median microseconds of one enqueue's pipeline (the queue's script and the registry's
+    SADD, on two different masters), sent in order call by call (a plain list: what 0.6
+    did) or as commuting calls (one batch per master, all sent before any reply is read),
+    alternating, k of each; the queue is on a master other than the registry's."""
+    prefix = "benchlat"
+    rc = c.client()
+    registry = rc.get_node_from_key(Keys(prefix).queues).name
+    queue = next(
+        f"q{i}"
+        for i in range(200)
+        if rc.get_node_from_key(Keys(prefix).queue(f"q{i}").tasks).name != registry
+    )
+    rc.close()
+    times: dict[str, list[float]] = {"in order": [], "commuting": []}
+    with Worqr(c.url, prefix=prefix) as w:
+        w.init()
+        step = next(w._core.enqueue(queue, "t"))
+        assert isinstance(step, list) and len(step) == 2
+        for i in range(2 * k):
+            name = "commuting" if i % 2 else "in order"
+            calls = step if name == "commuting" else list(step)
+            t0 = time.perf_counter()
+            w._executor.pipeline(calls)
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) * 1e6 for name, ts in times.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=20_000, help="tasks per queue")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--messages", type=int, default=20_000)
+    ap.add_argument("--enqueues", type=int, default=5_000)
     args = ap.parse_args()
     c = RedisCluster()
     try:
@@ -138,6 +168,7 @@ def main() -> None:
                 runs[name].append(layout(c, spread, args.n, r))
                 print(f"[bench] {name}: {runs[name][-1]}", file=sys.stderr, flush=True)
         pub = {s: pubsub(c, s, args.messages) for s in (False, True)}
+        latency = enqueue_latency(c, args.enqueues)
     finally:
         c.stop()
     print(f"\n# worqr_py on a Redis Cluster ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
@@ -153,6 +184,11 @@ def main() -> None:
     print(f"- PUBLISH (cluster-wide, a subscriber on every node): {pub[False]:.1f} us")
     print(f"- SPUBLISH (sharded, one subscriber): {pub[True]:.1f} us")
     print(f"- ratio: {pub[False] / pub[True]:.1f}x")
+    what = "queue script + registry SADD on another master"
+    print(f"\nOne enqueue's pipeline ({what}), median of {args.enqueues}:")
+    print(f"- in order, call by call (0.6): {latency['in order']:.0f} us")
+    print(f"- commuting, one batch per master (0.7): {latency['commuting']:.0f} us")
+    print(f"- ratio: {latency['in order'] / latency['commuting']:.2f}x")
 
 
 if __name__ == "__main__":

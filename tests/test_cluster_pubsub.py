@@ -267,3 +267,124 @@ def test_commuting_calls_over_every_master_asyncio(cluster: RedisCluster, prefix
         assert loop.run(main()) == [3, 1, 1, 1]
     finally:
         loop.stop()
+
+
+def test_a_channel_left_and_asked_for_again_is_not_taken_for_a_move(
+    cluster: RedisCluster, prefix: str
+) -> None:
+    """Our own SUNSUBSCRIBE's confirmation, arriving after the same channel was subscribed
+    again, is ours (counted), not the server moving the slot away: no re-placement."""
+    rc = cluster.client()
+    ps = sync_io.ShardedPubSub(rc)
+    channel = Keys(prefix).queue("again").events
+    try:
+        ps.subscribe(channel)
+        ps.unsubscribe(channel)
+        ps.subscribe(channel)
+        kinds = []
+        deadline = time.monotonic() + 10
+        while len(kinds) < 3 and time.monotonic() < deadline:
+            message = ps.next_message(0.5)
+            if message is not None:
+                kinds.append(message["type"])
+        assert sorted(kinds) == ["subscribe", "subscribe", "unsubscribe"]
+        assert not ps.reconnected
+        assert numsub_on(cluster, channel) == 1
+    finally:
+        ps.close()
+        rc.close()
+
+
+def numsub_on(cluster: RedisCluster, channel: str) -> int:
+    return shard_subscribers(node_of(cluster, channel), channel)
+
+
+def test_killed_subscriber_connections_never_exhaust_a_small_pool(
+    cluster: RedisCluster, prefix: str
+) -> None:
+    """A cluster client of yours with ``max_connections=4``: its shard connections are the
+    listener's own, so six killed subscriptions are six re-subscriptions, not a full pool."""
+    rc = cluster.client(max_connections=4)
+    channel = Keys(prefix).queue("small").events
+    seen: list[tuple[str, str]] = []
+    w = Worqr(redis=rc, prefix=prefix, poll_interval=60)
+    try:
+        w.on("small", lambda kind, message: seen.append((kind, message)))
+        master = node_of(cluster, channel)
+        for i in range(6):
+            wait_for(lambda: shard_subscribers(master, channel) == 1, what=f"subscribed {i}")
+            master.client().execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+            wait_for(lambda: shard_subscribers(master, channel) == 1, what=f"again {i}")
+        w.enqueue("small", "t")
+        wait_for(lambda: ("work", "1") in seen, what="the event after six kills")
+    finally:
+        w.close()
+        rc.close()
+
+
+def test_a_subscribe_to_a_silent_master_s_slot_lands_on_its_replica(
+    cluster: RedisCluster, prefix: str
+) -> None:
+    """A master goes silent (SIGSTOP) after the listener has a connection to it; a new
+    ``on()`` for a queue in its slots sends SSUBSCRIBE down that connection, which is taken
+    for lost once unanswered for a health-check interval (5 s), and re-placed on the
+    promoted replica: ``on()`` returns within its wait (``retry_timeout``, 10 s by default,
+    and on a cluster 10 s more), with the default settings."""
+    keys = Keys(prefix)
+    first, second = (
+        "silent-a",
+        next(
+            f"silent-{i}"
+            for i in range(500)
+            if node_of(cluster, keys.queue(f"silent-{i}").events)
+            is node_of(cluster, keys.queue("silent-a").events)
+            and f"silent-{i}" != "silent-a"
+        ),
+    )
+    w = Worqr(cluster.url, prefix=prefix)  # the default retry_timeout: on() waits 20 s
+    victim = node_of(cluster, keys.queue(first).events)
+    pid = victim.proc.pid  # type: ignore[union-attr]
+    seen: list[tuple[str, str]] = []
+    try:
+        w.on(first, lambda kind, message: None)
+        os.kill(pid, signal.SIGSTOP)
+        w.on(second, lambda kind, message: seen.append((kind, message)))  # raises if > 20 s
+        w.enqueue(second, "t")
+        wait_for(lambda: ("work", "1") in seen, timeout=30, what="the event on the replica")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        w.close()
+        cluster.wait_ready()
+
+
+def test_the_listener_outlives_a_whole_cluster_outage(
+    make: Any, cluster: RedisCluster, prefix: str
+) -> None:
+    """Every node down for a while, then back: the listener keeps going (it sees redis-py's
+    "cannot be connected" as the connection error it is), so the next event arrives and a
+    new subscription works."""
+    w = make(url=cluster.url, retry_timeout=30, **SLOW_POLL)
+    seen: list[tuple[str, str, str]] = []
+    errors: list[BaseException] = []
+    w.events.on("error", errors.append)
+    w.on("before", lambda kind, message: seen.append(("before", kind, message)))
+    for node in cluster.nodes:
+        node.kill()
+    try:
+        # the lost connection, then at least two tries to subscribe again, all reported
+        wait_for(lambda: len(errors) >= 3, timeout=60, what="the listener trying again")
+        assert listener_erred(w)
+    finally:
+        for node in cluster.nodes:
+            node.start()
+        cluster.wait_ready()
+    w.on("after", lambda kind, message: seen.append(("after", kind, message)))
+    w.enqueue("before", "t")
+    w.enqueue("after", "u")
+    wait_for(lambda: {("before", "work", "1"), ("after", "work", "1")} <= set(seen), timeout=30)
+
+
+def listener_erred(w: Any) -> bool:
+    inner = getattr(w, "inner", w)
+    pubsub = inner._pubsub
+    return pubsub is not None and bool(getattr(pubsub, "_stale", False))

@@ -11,10 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import (
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 
 from ...core import scripts
 from ...core.calls import Arg, Call, Commuting, text
@@ -28,6 +35,17 @@ TYPES = {"smessage": "message", "ssubscribe": "subscribe", "sunsubscribe": "unsu
 def first_key(c: Call) -> Arg:
     """The key that routes a call (a script's first KEY; a command's first argument)."""
     return c.args[0] if c.script is not None else c.args[1]
+
+
+@contextlib.contextmanager
+def unreachable() -> Iterator[None]:
+    """redis-py's cluster errors that mean "no node answers" (``RedisClusterException``: the
+    cluster cannot be connected, a slot not covered while it fails over) as the
+    ``ConnectionError`` they are, so that callers retry them for ``retry_timeout``."""
+    try:
+        yield
+    except RedisClusterException as exc:
+        raise RedisConnectionError(f"Redis Cluster unreachable: {exc}") from exc
 
 
 def cluster_words(c: Call) -> tuple[Arg, ...]:
@@ -49,12 +67,13 @@ class ClusterExecutor:
         self.redis = redis
 
     async def call(self, c: Call) -> Any:
-        try:
-            return await self.redis.execute_command(*cluster_words(c))
-        except NoScriptError:
-            assert c.script is not None
-            await self.redis.script_load(scripts.SHARDED[c.script.name].source)
-            return await self.redis.execute_command(*cluster_words(c))
+        with unreachable():
+            try:
+                return await self.redis.execute_command(*cluster_words(c))
+            except NoScriptError:
+                assert c.script is not None
+                await self.redis.script_load(scripts.SHARDED[c.script.name].source)
+                return await self.redis.execute_command(*cluster_words(c))
 
     async def pipeline(self, calls: list[Call]) -> list[Any]:
         if isinstance(calls, Commuting) and len(calls) > 1:
@@ -70,12 +89,13 @@ class ClusterExecutor:
     async def _at_once(self, calls: list[Call]) -> list[Any]:
         """Commuting calls: each node's share run call by call, all nodes at once (one round
         trip per call of the largest share); a failure is raised once all have ended."""
-        await self.redis.initialize()  # the asyncio client learns its slot map lazily
-        slots = self.redis.nodes_manager
         batches: dict[str, list[int]] = {}
-        for i, c in enumerate(calls):
-            node = slots.get_node_from_slot(self.redis.keyslot(first_key(c)))
-            batches.setdefault(node.name, []).append(i)
+        with unreachable():
+            await self.redis.initialize()  # the asyncio client learns its slot map lazily
+            slots = self.redis.nodes_manager
+            for i, c in enumerate(calls):
+                node = slots.get_node_from_slot(self.redis.keyslot(first_key(c)))
+                batches.setdefault(node.name, []).append(i)
         replies: list[Any] = [None] * len(calls)
 
         async def run(batch: list[int]) -> None:
@@ -113,16 +133,25 @@ class _Shard:
         self.channels: set[str] = set()
         self.heard = time.monotonic()  # when it last said anything
         self.pinged = False  # a PING is unanswered
+        self.asked: float | None = None  # when a SSUBSCRIBE went unanswered since
+        self.leaving: Counter[str] = Counter()  # our SUNSUBSCRIBEs not yet confirmed
         self.read: asyncio.Future[Any] | None = None
 
     async def due(self, now: float) -> bool:
         """Whether it was silent for three health-check intervals with a PING unanswered."""
         if now - self.heard > 3 * HEALTH_CHECK_S:
             return True
+        if self.asked is not None and now - self.asked > HEALTH_CHECK_S:
+            return True  # a subscribe unanswered: a silent master is noticed sooner
         if now - self.heard > HEALTH_CHECK_S and not self.pinged:
             await self.conn.send_command("PING", check_health=False)
             self.pinged = True
         return False
+
+    def ask(self) -> None:
+        """A SSUBSCRIBE went out: it must be answered within a health-check interval."""
+        if self.asked is None:
+            self.asked = time.monotonic()
 
     async def stop_read(self) -> None:
         if self.read is not None:
@@ -161,6 +190,7 @@ class ShardedPubSub:
                 shard.channels.discard(channel)
                 try:
                     await shard.conn.send_command("SUNSUBSCRIBE", channel, check_health=False)
+                    shard.leaving[channel] += 1
                 except LOST:
                     await self._lose(shard)
 
@@ -169,16 +199,18 @@ class ShardedPubSub:
         map. A failure leaves them orphans (the next call tries again) and is raised."""
         if not self._orphans:
             return
-        await self._cluster.initialize()  # the asyncio client learns its slot map lazily
-        if self._stale:
-            await self._cluster.nodes_manager.initialize()
-            self._stale = False  # only once it worked: a failure asks again next time
-        slots = self._cluster.nodes_manager
-        for channel in sorted(self._orphans):
-            node = slots.get_node_from_slot(self._cluster.keyslot(channel))
+        with unreachable():
+            await self._cluster.initialize()  # the asyncio client learns its slot map lazily
+            if self._stale:
+                await self._cluster.nodes_manager.initialize()
+                self._stale = False  # only once it worked: a failure asks again next time
+            slots = self._cluster.nodes_manager
+            nodes = {c: slots.get_node_from_slot(self._cluster.keyslot(c)) for c in self._orphans}
+        for channel, node in sorted(nodes.items()):
             shard = self._shards.get(node.name) or await self._open(node)
             try:
                 await shard.conn.send_command("SSUBSCRIBE", channel, check_health=False)
+                shard.ask()
             except LOST:
                 await self._lose(shard)
                 raise
@@ -248,11 +280,15 @@ class ShardedPubSub:
 
     def _message(self, shard: _Shard, reply: Any) -> Any:
         """One reply of the shard, as the listener's message (None for a PONG)."""
-        shard.heard, shard.pinged = time.monotonic(), False
+        shard.heard, shard.pinged, shard.asked = time.monotonic(), False, None
         if not isinstance(reply, list) or len(reply) < 3:
             return None
         kind, channel = TYPES.get(text(reply[0]), ""), text(reply[1])
-        if kind == "unsubscribe" and self._where.get(channel) == shard.name:
+        if kind == "unsubscribe" and shard.leaving[channel] > 0:  # ours, confirmed
+            shard.leaving[channel] -= 1
+            if not shard.leaving[channel]:
+                del shard.leaving[channel]
+        elif kind == "unsubscribe" and self._where.get(channel) == shard.name:
             # Not ours: the server moved the channel's slot away. Subscribe it where it is now.
             shard.channels.discard(channel)
             del self._where[channel]

@@ -12,13 +12,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from redis.exceptions import RedisError
-
 from ...core import Process
 from ...core.calls import Call, Op, Step
 from ...core.model import WorkerState
 from ...errors import WorqrError
 from ..base import FATAL, RETRYABLE, DriverBase, RetryClock
+from ..connect import HEALTH_CHECK_S
 from .cluster_io import ClusterExecutor, ShardedPubSub, executor
 from .primitives import Background, Event, Job, Semaphore, settled, start, state_lock
 from .redis_io import Executor, PubSub
@@ -196,7 +195,9 @@ class Machinery(DriverBase):
 
     async def _subscribe(self, *channels: str) -> None:
         """Have the listener subscribe to the channels (one SUBSCRIBE for all of them) and
-        wait until it has."""
+        wait until it has: for ``retry_timeout`` (at least 10 s), on a Redis Cluster 10 s
+        more (a subscribe sent to a master that went silent is re-placed once unanswered for
+        a health-check interval, then waits for the failover like any call)."""
         requests = [(channel, Event()) for channel in channels]
         self._requests.extend(requests)
         self._wake_listener()
@@ -206,6 +207,8 @@ class Machinery(DriverBase):
         if self._listener.is_current():
             return
         wait = max(10.0, self._core.options.retry_timeout)
+        if self._core.sharded:  # a silent master is taken for lost after a health interval
+            wait += 2 * HEALTH_CHECK_S
         deadline = time.monotonic() + wait
         try:
             for channel, done in requests:
@@ -241,14 +244,16 @@ class Machinery(DriverBase):
                     waiting.setdefault(channel, []).append(done)
                     pending.append(channel)
                 try:
-                    if pending:
-                        await ps.subscribe(*pending)
-                        pending = []
+                    # Unsubscribe first: a channel left and asked for again (a runner that
+                    # stopped and started on the same worker id) ends up subscribed.
                     leaving = [self._leaving.popleft() for _ in range(len(self._leaving))]
                     if leaving:
                         await ps.unsubscribe(*leaving)  # type: ignore[no-untyped-call,unused-ignore]
+                    if pending:
+                        await ps.subscribe(*pending)
+                        pending = []
                     message = await ps.next_message(next_poll - time.monotonic())
-                except (RedisError, OSError) as exc:  # Redis away: say so, pause, go on
+                except Exception as exc:  # Redis away (or worse): say so, pause, go on
                     if isinstance(exc, FATAL):  # bad credentials: the callers hear it now
                         self._refuse(waiting, exc)
                         pending = []

@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from redis.exceptions import (
@@ -24,6 +26,7 @@ from redis.exceptions import (
     ClusterDownError,
     MovedError,
     NoScriptError,
+    RedisClusterException,
     RedisError,
     ResponseError,
     TryAgainError,
@@ -52,6 +55,17 @@ def _checkout(pool: Any) -> Any:
         return pool.get_connection("EVALSHA")
 
 
+@contextlib.contextmanager
+def unreachable() -> Iterator[None]:
+    """redis-py's cluster errors that mean "no node answers" (``RedisClusterException``: the
+    cluster cannot be connected, a slot not covered while it fails over) as the
+    ``ConnectionError`` they are, so that callers retry them for ``retry_timeout``."""
+    try:
+        yield
+    except RedisClusterException as exc:
+        raise RedisConnectionError(f"Redis Cluster unreachable: {exc}") from exc
+
+
 def cluster_words(c: Call) -> tuple[Arg, ...]:
     """The command a call sends on a cluster: a script's is the EVALSHA of its cluster variant."""
     if c.script is None:
@@ -72,12 +86,13 @@ class ClusterExecutor:
         self.redis = redis
 
     def call(self, c: Call) -> Any:
-        try:
-            return self.redis.execute_command(*cluster_words(c))
-        except NoScriptError:
-            assert c.script is not None
-            self.redis.script_load(scripts.SHARDED[c.script.name].source)
-            return self.redis.execute_command(*cluster_words(c))
+        with unreachable():
+            try:
+                return self.redis.execute_command(*cluster_words(c))
+            except NoScriptError:
+                assert c.script is not None
+                self.redis.script_load(scripts.SHARDED[c.script.name].source)
+                return self.redis.execute_command(*cluster_words(c))
 
     def pipeline(self, calls: list[Call]) -> list[Any]:
         if isinstance(calls, Commuting) and len(calls) > 1:
@@ -97,9 +112,10 @@ class ClusterExecutor:
         it; a lost connection refreshes the slot map and is raised (the driver retries)."""
         slots = self.redis.nodes_manager
         batches: dict[str, tuple[Any, list[int]]] = {}
-        for i, c in enumerate(calls):
-            node = slots.get_node_from_slot(self.redis.keyslot(first_key(c)))
-            batches.setdefault(node.name, (node, []))[1].append(i)
+        with unreachable():
+            for i, c in enumerate(calls):
+                node = slots.get_node_from_slot(self.redis.keyslot(first_key(c)))
+                batches.setdefault(node.name, (node, []))[1].append(i)
         replies: list[Any] = [None] * len(calls)
         held: list[tuple[Any, Any, list[int]]] = []
         try:
@@ -115,11 +131,13 @@ class ClusterExecutor:
                         replies[i] = conn.read_response()
                     except ResponseError as exc:
                         replies[i] = exc
-        except (RedisError, OSError):
+        except (RedisError, RedisClusterException, OSError) as exc:
             for _, conn, _ in held:
                 conn.disconnect()
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(RedisError, RedisClusterException, OSError):
                 slots.initialize()
+            if isinstance(exc, RedisClusterException):
+                raise RedisConnectionError(f"Redis Cluster unreachable: {exc}") from exc
             raise
         finally:
             for pool, conn, _ in held:
@@ -154,15 +172,24 @@ class _Shard:
         self.channels: set[str] = set()
         self.heard = time.monotonic()  # when it last said anything
         self.pinged = False  # a PING is unanswered
+        self.asked: float | None = None  # when a SSUBSCRIBE went unanswered since
+        self.leaving: Counter[str] = Counter()  # our SUNSUBSCRIBEs not yet confirmed
 
     def due(self, now: float) -> bool:
         """Whether it was silent for three health-check intervals with a PING unanswered."""
         if now - self.heard > 3 * HEALTH_CHECK_S:
             return True
+        if self.asked is not None and now - self.asked > HEALTH_CHECK_S:
+            return True  # a subscribe unanswered: a silent master is noticed sooner
         if now - self.heard > HEALTH_CHECK_S and not self.pinged:
             self.conn.send_command("PING", check_health=False)
             self.pinged = True
         return False
+
+    def ask(self) -> None:
+        """A SSUBSCRIBE went out: it must be answered within a health-check interval."""
+        if self.asked is None:
+            self.asked = time.monotonic()
 
 
 class ShardedPubSub:
@@ -196,6 +223,7 @@ class ShardedPubSub:
                 shard.channels.discard(channel)
                 try:
                     shard.conn.send_command("SUNSUBSCRIBE", channel, check_health=False)
+                    shard.leaving[channel] += 1
                 except LOST:
                     self._lose(shard)
 
@@ -204,15 +232,17 @@ class ShardedPubSub:
         map. A failure leaves them orphans (the next call tries again) and is raised."""
         if not self._orphans:
             return
-        if self._stale:
-            self._cluster.nodes_manager.initialize()
-            self._stale = False  # only once it worked: a failure asks again next time
-        slots = self._cluster.nodes_manager
-        for channel in sorted(self._orphans):
-            node = slots.get_node_from_slot(self._cluster.keyslot(channel))
+        with unreachable():
+            if self._stale:
+                self._cluster.nodes_manager.initialize()
+                self._stale = False  # only once it worked: a failure asks again next time
+            slots = self._cluster.nodes_manager
+            nodes = {c: slots.get_node_from_slot(self._cluster.keyslot(c)) for c in self._orphans}
+        for channel, node in sorted(nodes.items()):
             shard = self._shards.get(node.name) or self._open(node)
             try:
                 shard.conn.send_command("SSUBSCRIBE", channel, check_health=False)
+                shard.ask()
             except LOST:
                 self._lose(shard)
                 raise
@@ -221,7 +251,8 @@ class ShardedPubSub:
             self._orphans.discard(channel)
 
     def _open(self, node: Any) -> _Shard:
-        conn = self._cluster.get_redis_connection(node).connection_pool.make_connection()
+        pool = self._cluster.get_redis_connection(node).connection_pool
+        conn = pool.connection_class(**pool.connection_kwargs)  # ours: not the pool's to count
         try:
             conn.connect()
         except LOST:
@@ -275,11 +306,15 @@ class ShardedPubSub:
     def _read(self, shard: _Shard) -> Any:
         """One reply of the shard, as the listener's message (None for a PONG)."""
         reply = shard.conn.read_response(push_request=True)  # RESP3: pushes
-        shard.heard, shard.pinged = time.monotonic(), False
+        shard.heard, shard.pinged, shard.asked = time.monotonic(), False, None
         if not isinstance(reply, list) or len(reply) < 3:
             return None
         kind, channel = TYPES.get(text(reply[0]), ""), text(reply[1])
-        if kind == "unsubscribe" and self._where.get(channel) == shard.name:
+        if kind == "unsubscribe" and shard.leaving[channel] > 0:  # ours, confirmed
+            shard.leaving[channel] -= 1
+            if not shard.leaving[channel]:
+                del shard.leaving[channel]
+        elif kind == "unsubscribe" and self._where.get(channel) == shard.name:
             # Not ours: the server moved the channel's slot away. Subscribe it where it is now.
             shard.channels.discard(channel)
             del self._where[channel]

@@ -69,8 +69,10 @@ def _close(
 WAKE_ONE = "1"  # as run() sends it: a short take makes the worker a waiting one
 
 
-def consume(url: str, n: int, prefetch: int = 1) -> dict[str, Any]:
-    """``n`` tasks through dequeue.lua, ``prefetch`` per call, each call acking the last."""
+def consume(url: str, n: int, prefetch: int = 1, counters: bool = True) -> dict[str, Any]:
+    """``n`` tasks through dequeue.lua, ``prefetch`` per call, each call acking the last;
+    ``counters``: with the two throughput keys worqr_py passes (False: the call as before
+    0.7, which counts nothing: what the counters cost)."""
     redisinfo.check_url(url)
     probe = redisinfo.raw_connection(url)
     own = redisinfo.calibrate(probe)
@@ -82,6 +84,8 @@ def consume(url: str, n: int, prefetch: int = 1) -> dict[str, Any]:
     _call(conn, "SADD", k.workers, wid)
     _call(conn, "SCRIPT", "LOAD", scripts.DEQUEUE.source)
     keys = k.dequeue_keys(wid)  # exactly what worqr_py sends
+    if counters:
+        keys += k.tally_keys(int(time.time() // 60))
     head = ["EVALSHA", scripts.DEQUEUE.sha, len(keys), *keys, wid]
     tail = [k.events, "{ceiling}:wake:", QUEUE, PROMOTE_CHUNK, k.job_ends]  # ARGV[6..10]
     token, acks, done = 1, [], 0

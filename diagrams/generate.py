@@ -137,6 +137,9 @@ SCENARIOS = [
 ]
 
 
+MINUTE = 29_000_000  # the minute (since the epoch) every drawing counts throughput in
+
+
 def monitor(r: redis.Redis, action: Callable[[], Any]) -> tuple[Any, list[str]]:
     """Run ``action`` and return its result with the commands Redis executed meanwhile."""
     names = {s.sha: f"<{s.name}.lua>" for s in scripts.ALL}
@@ -158,6 +161,8 @@ def draw(server: EmbeddedRedis, s: Scenario) -> str:
     r = redis.Redis(port=server.port, decode_responses=True)
     r.flushall()
     a, b = Worqr(server.url, **SLOW).init(), Worqr(server.url, **SLOW)
+    for w in (a, b):  # a fixed minute for the throughput counters' key: stable diagrams
+        w._core.wall = lambda: MINUTE * 60.0
     try:
         s.setup(a, b)
         before = a._run(a._core.snapshot(["jobs"]))

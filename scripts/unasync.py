@@ -30,6 +30,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bAsyncRunner\b", "SyncRunner"),
     (r"\bAsyncOwner\b", "SyncOwner"),
     (r"\bAsyncJobsApi\b", "JobsApi"),
+    (r"\bAsyncReadingApi\b", "ReadingApi"),
     (r"\bAsyncJob\b", "Job"),
     (r"\bAsyncIterator\b", "Iterator"),
     (r"\bAwaitable\b", "Callable"),

@@ -27,6 +27,9 @@ LIST_CHUNK = 1000  # list entries per cancel / purge_dead / requeue_dead call
 LOCK_CHUNK = 1000  # uniqueness locks (HSCAN COUNT) per delete.lua call
 
 
+METRIC_MINUTES = 63  # a minute's counter hash expires 62 minutes after its first count
+
+
 class CoreBase:
     """Options, keys and worker state of one Worqr instance. The core tells its driver what
     happened through ``notify(event)``, with one of the typed events of ``core.model``:
@@ -40,6 +43,7 @@ class CoreBase:
         clock: Callable[[], float] = time.monotonic,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         lock: AbstractContextManager[Any] | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         """``clock``: monotonic seconds (fencing); ``new_id``: worker ids; ``lock``: guards
         this worker's state where callers on several threads meet (the sync driver gives a
@@ -50,6 +54,7 @@ class CoreBase:
         self.notify = notify
         self.clock = clock
         self.new_id = new_id
+        self.wall = wall  # wall-clock seconds: the minute a throughput count goes to
         self.run_id: str | None = None  # of the Redis this worker registered on
         self.due: dict[str, float] = {}  # queue -> when (clock) its next delayed task is due
         self.sharded = False  # on a Redis Cluster: sharded pub/sub (the driver sets it)
@@ -57,6 +62,16 @@ class CoreBase:
 
     def channel(self, queue: str) -> str:
         return self._queue(queue).events
+
+    def _tally(self, k: QueueKeys) -> list[str]:
+        """The throughput KEYS a counting script ends with: totals and this minute's."""
+        return k.tally_keys(int(self.wall() // 60))
+
+    def _metric_keys(self, k: QueueKeys) -> list[str]:
+        """Every throughput counter key queue ``k`` can have now: its totals and the minutes
+        a counting clock may have written and not yet expired (62 minutes, one ahead)."""
+        now = int(self.wall() // 60)
+        return [k.metrics, *(k.metrics_minute(m) for m in range(now - METRIC_MINUTES, now + 2))]
 
     def _wakes(self, k: QueueKeys) -> str:
         """The prefix of the wake channels a script on queue ``k`` publishes to (it appends
@@ -124,7 +139,7 @@ class CoreBase:
         keys += [k.staging(wid), k.idle, k.dead_reasons, *k.job_keys]
         args: list[str | int] = [wid, k.events, dead_after, LEAVE_CHUNK, self._wakes(k), k.queue]
         args.append(k.job_ends)
-        return script(S.LEAVE_QUEUE, keys, args)
+        return script(S.LEAVE_QUEUE, [*keys, *self._tally(k)], args)
 
     def _started(self) -> str:
         if self.worker.id is None:

@@ -55,15 +55,17 @@ class DelayedOps(CoreBase):
             *pairs,
         ]
         (count, scheduled, _), _, _ = yield [
-            script(S.SCHEDULE, keys, args),
+            script(S.SCHEDULE, [*keys, *self._tally(k)], args),
             command("SADD", self.keys.queues, queue),
             self._hint(queue, amount if mode == "at" else "now"),  # same pipeline: never lost
         ]
         return bool(int(scheduled)) if unique else int(count)
 
-    def get_delayed(self, queue: str) -> Op[list[Delayed]]:
-        """The queue's delayed tasks, earliest due first (one ZRANGE: a consistent read)."""
-        reply = yield command("ZRANGE", self._queue(queue).delayed, 0, -1, "WITHSCORES")
+    def get_delayed(self, queue: str, *, limit: int | None = None) -> Op[list[Delayed]]:
+        """The queue's delayed tasks, earliest due first: all, or the first ``limit`` (one
+        ZRANGE: a consistent read)."""
+        stop = v.limit(limit)
+        reply = yield command("ZRANGE", self._queue(queue).delayed, 0, stop, "WITHSCORES")
         out = []
         for member, score in scored(reply):
             _, n, _, task = text(member).split(":", 3)

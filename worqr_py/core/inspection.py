@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import validate as v
 from .calls import Op, command, hash_reply, texts
 from .keys import split_process_id
-from .model import Overview, QueueInfo, WorkerInfo
+from .model import Counts, Minute, Overview, QueueInfo, QueueStats, WorkerInfo
 from .queues import QueueOps
 
 Snapshot = dict[str, tuple[str, Any]]  # key -> (type, value)
@@ -46,9 +47,51 @@ class StateOps(QueueOps):
             workers.append(WorkerInfo(wid, age, ttl, worked[wid], mine, permanent))
         return Overview(queues, workers)
 
+    def queue_stats(self, queues: list[str] | None = None) -> Op[list[QueueStats]]:
+        """Each queue (``queues``, or every queue in ``{P}:queues``) at a glance: its length,
+        delayed tasks, tasks in process (the sizes of its workers' records), dead letters,
+        workers and counts since they began (P:{E}:m). Reads only, in two pipelines; not
+        atomic: for dashboards and /metrics."""
+        if queues is None:
+            queues = sorted(texts((yield command("SMEMBERS", self.keys.queues))))
+        names = [v.name(q, "queues") for q in queues]
+        ks = [self.keys.queue(q) for q in names]
+        reads = []
+        for k in ks:
+            reads += [command("LLEN", k.tasks), command("ZCARD", k.delayed)]
+            reads += [command("LLEN", k.dead), command("SMEMBERS", k.workers)]
+            reads.append(command("HGETALL", k.metrics))
+        r = (yield reads) if reads else []
+        workers = [sorted(texts(r[5 * i + 3])) for i in range(len(ks))]
+        pairs = [(k, w) for k, ws in zip(ks, workers, strict=True) for w in ws]
+        held = [command("HLEN", k.processes(w)) for k, w in pairs]
+        sizes = iter((yield held) if held else [])
+        stats = []
+        for i, (q, ws) in enumerate(zip(names, workers, strict=True)):
+            in_process = sum(int(next(sizes)) for _ in ws)
+            length, delayed, dead = int(r[5 * i]), int(r[5 * i + 1]), int(r[5 * i + 2])
+            counts = Counts.of(hash_reply(r[5 * i + 4]))
+            stats.append(QueueStats(q, length, delayed, in_process, dead, ws, counts))
+        return stats
+
+    def throughput(self, queue: str, minutes: int = 60) -> Op[list[Minute]]:
+        """The queue's counts in each of its last ``minutes`` minutes (1 to 60), oldest first,
+        the current minute last (P:{E}:m:<minute>, by the wall clock of the clients that
+        counted). Reads only: one pipeline."""
+        k = self._queue(queue)
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 60:
+            raise ValueError(f"minutes must be an int from 1 to 60, got {minutes!r}")
+        now = int(self.wall() // 60)
+        spans = list(range(now - minutes + 1, now + 1))
+        replies = yield [command("HGETALL", k.metrics_minute(m)) for m in spans]
+        return [
+            Minute(m * 60, Counts.of(hash_reply(r))) for m, r in zip(spans, replies, strict=True)
+        ]
+
     def snapshot(self, queues: list[str] | None = None) -> Op[Snapshot]:
         """Every key worqr_py holds under this prefix (plus those of ``queues``), found from
-        the registry sets. Reads only, in two pipelines: a consistent view only when idle."""
+        the registry sets (a queue's throughput counters by the minutes that can exist: 65
+        reads per queue). Reads only, in two pipelines: a consistent view only when idle."""
         k = self.keys
         reg = yield [command("SMEMBERS", k.queues), command("SMEMBERS", k.workers)]
         names = sorted(set(texts(reg[0])) | set(queues or ()))
@@ -69,6 +112,7 @@ class StateOps(QueueOps):
                 (qk.deliveries, "hash"),
             ]
             reads += [(qk.dead, "list"), (qk.locks, "hash"), (qk.done_listeners, "string")]
+            reads += [(key, "hash") for key in self._metric_keys(qk)]  # all that can exist
         values = yield [_read(key, kind) for key, kind in reads]
         found = {
             key: (kind, _value(kind, val)) for (key, kind), val in zip(reads, values, strict=True)

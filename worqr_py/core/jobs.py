@@ -145,7 +145,7 @@ class JobOps(QueueOps):
         ttls = f"{ms(result_ttl, 'result_ttl')}:{ms(failure_ttl, 'failure_ttl')}"
         opts = json.dumps(options or {}, separators=(",", ":"))
         mode, amount = when if when is not None else ("now", 0)
-        keys = [k.tasks, k.idle, k.workers, k.delayed, k.jobs, k.job_expiry]
+        keys = [k.tasks, k.idle, k.workers, k.delayed, k.jobs, k.job_expiry, *self._tally(k)]
         args_: list[str | int] = [k.events, self._wakes(k), queue, key, call, opts, ttls]
         args_ += [mode, amount]
         calls = [script(S.SUBMIT, keys, args_), command("SADD", self.keys.queues, queue)]

@@ -45,6 +45,12 @@ Per queue, all in the hash slot of ``{E}`` (so one script per queue is Cluster-s
     P:{E}:jl       string  "job waiters present" (PX, refreshed by each waiting client): job ends
                            PUBLISH on P:{E}:jd only while it exists.
     P:{E}:jd       channel pub/sub: K, when job K ended (finished, failed, dead, cancelled).
+    P:{E}:m        hash    throughput since the counters began: i in (enqueued, scheduled,
+                           submitted, fired), o done, f failed (a job failed or a task
+                           dead-lettered), r retried; written by the scripts that move them, one
+                           HINCRBY per kind per call (lua/include/tally.lua).
+    P:{E}:m:<min>  hash    the same kinds counted in one minute of the caller's clock (minutes
+                           since the epoch); expires 62 minutes after it began: the last hour.
     P:{E}:ev       channel pub/sub: "work:<n>", "cancel:<task>", "delete:", "dead:<task>".
     P:{E}:done     channel pub/sub: {"workerId", "task", "result"} per finish (JSON), sent only
                            while P:{E}:dl exists.
@@ -117,12 +123,22 @@ class QueueKeys:
     job_waiters: str  # P:{E}:jl
     job_ends: str  # P:{E}:jd (channel)
     wakes: str  # P:{E}:wk: (prefix of its workers' wake channels on a Redis Cluster)
+    metrics: str  # P:{E}:m (throughput totals; P:{E}:m:<minute> per minute)
     _base: str
 
     @property
     def job_keys(self) -> list[str]:
         """The three job KEYS every script that moves tasks ends with: P:{E}:j, jx, jl."""
         return [self.jobs, self.job_expiry, self.job_waiters]
+
+    def tally_keys(self, minute: int) -> list[str]:
+        """The two throughput KEYS a counting script ends with (include/tally.lua): the
+        totals P:{E}:m and ``minute``'s P:{E}:m:<minute> (minutes since the epoch)."""
+        return [self.metrics, self.metrics_minute(minute)]
+
+    def metrics_minute(self, minute: int) -> str:
+        """Key of the hash counting the queue's throughput in ``minute`` (since the epoch)."""
+        return f"{self.metrics}:{minute}"
 
     def processes(self, worker_id: str) -> str:
         """Key of the hash holding ``worker_id``'s processes on this queue."""
@@ -257,6 +273,7 @@ def _queue_keys(prefix: str, queue: str) -> QueueKeys:
         delayed=f"{base}:z",
         events=f"{base}:ev",
         wakes=f"{base}:wk:",
+        metrics=f"{base}:m",
         _base=base,
     )
 

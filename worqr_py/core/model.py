@@ -212,3 +212,42 @@ class Overview:
 
     queues: list[QueueInfo]
     workers: list[WorkerInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Tasks counted on a queue by the scripts that move them (lua/include/tally.lua):
+    ``enqueued`` (queued, scheduled, submitted or fired by a schedule), ``done`` (finished),
+    ``failed`` (a job failed, or a task dead-lettered) and ``retried`` (returned for later)."""
+
+    enqueued: int = 0
+    done: int = 0
+    failed: int = 0
+    retried: int = 0
+
+    @classmethod
+    def of(cls, fields: dict[str, str]) -> Counts:
+        """From a counter hash (kinds i, o, f, r)."""
+        return cls(*(int(fields.get(kind, 0)) for kind in ("i", "o", "f", "r")))
+
+
+@dataclass(frozen=True, slots=True)
+class Minute:
+    """One minute of a queue's throughput: when it began (epoch seconds) and its counts."""
+
+    at: int
+    counts: Counts
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """One queue at a glance (``queue_stats``): tasks queued, delayed, in process (held by
+    its workers) and dead-lettered, its workers, and its counts since they began."""
+
+    name: str
+    length: int
+    delayed: int
+    in_process: int
+    dead: int
+    workers: list[str]
+    counts: Counts

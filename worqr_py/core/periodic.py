@@ -191,7 +191,7 @@ class PeriodicOps(CoreBase):
             due = fire_times(spec, max(int(spec["since"]), last), now)
             if due:
                 k = self.keys.queue(q)
-                keys = [k.schedules, k.fired, k.tasks, k.idle, k.workers]
+                keys = [k.schedules, k.fired, k.tasks, k.idle, k.workers, *self._tally(k)]
                 args = [name, spec["raw"], spec["task"], k.events, self._wakes(k), q, wid, *due]
                 calls += [script(S.PERIODIC_FIRE, keys, args), command("SADD", self.keys.queues, q)]
             soonest = min(soonest, upcoming - now)

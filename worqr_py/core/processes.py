@@ -52,7 +52,7 @@ class ProcessOps(ReturnOps):
         wake = "1" if wake_one else ""
         args: list[str | int] = [wid, token, count, k.done, wake, k.events, self._wakes(k)]
         args += [queue, PROMOTE_CHUNK, k.job_ends, *tokens]
-        reply = yield script(S.DEQUEUE, k.dequeue_keys(wid), args)
+        reply = yield script(S.DEQUEUE, [*k.dequeue_keys(wid), *self._tally(k)], args)
         if reply == -1:
             self._finished(finish, [])
             if queue not in w.queues or w is not self.worker:
@@ -115,7 +115,7 @@ class ProcessOps(ReturnOps):
             tokens = _settles(ids, [parts[i][2] for i in idx], outcomes, self.worker.held)
             keys = [k.processes(wid), k.deliveries, k.locks, k.done_listeners, k.workers]
             args = [wid, k.done, result_json, k.job_ends, *tokens]
-            calls.append(script(S.FINISH, [*keys, *k.job_keys], args))
+            calls.append(script(S.FINISH, [*keys, *k.job_keys, *self._tally(k)], args))
         replies: list[Any] = (yield calls) if calls else []
         ok = [False] * len(process_ids)
         removed = False

@@ -51,7 +51,7 @@ class QueueOps(DelayedOps):
             [
                 script(
                     S.ENQUEUE,
-                    [k.tasks, k.idle, k.workers],
+                    [k.tasks, k.idle, k.workers, *self._tally(k)],
                     [k.events, self._wakes(k), queue, *tasks],
                 ),
                 command("SADD", self.keys.queues, queue),
@@ -71,7 +71,7 @@ class QueueOps(DelayedOps):
             [
                 script(
                     S.ENQUEUE_UNIQUE,
-                    [k.tasks, k.locks, k.idle, k.workers],
+                    [k.tasks, k.locks, k.idle, k.workers, *self._tally(k)],
                     [k.events, task, self._wakes(k), queue],
                 ),
                 command("SADD", self.keys.queues, queue),
@@ -87,9 +87,11 @@ class QueueOps(DelayedOps):
         if queues:
             yield [command("SET", self._queue(q).done_listeners, "1", "PX", ttl) for q in queues]
 
-    def get_tasks(self, queue: str) -> Op[list[str]]:
-        """The queued tasks in delivery order, next first (one LRANGE: a consistent read)."""
-        return texts((yield command("LRANGE", self._queue(queue).tasks, 0, -1)))
+    def get_tasks(self, queue: str, *, limit: int | None = None) -> Op[list[str]]:
+        """The queued tasks in delivery order, next first: all, or the first ``limit`` (one
+        LRANGE: a consistent read)."""
+        stop = v.limit(limit)
+        return texts((yield command("LRANGE", self._queue(queue).tasks, 0, stop)))
 
     def peek_queue(self, queue: str) -> Op[str | None]:
         """The next task to be delivered, or None (one LINDEX)."""
@@ -123,14 +125,15 @@ class QueueOps(DelayedOps):
         """Drop the queued tasks and PUBLISH ``delete`` (delete.lua's first call, atomic, in
         one pipeline with unlisting the queue from ``get_queues``), then release the dropped
         unique tasks' locks in further delete.lua calls of ``LOCK_CHUNK`` locks each. Its
-        delayed tasks and periodic schedules go too; processes in flight are left to their
-        workers, dead letters stay."""
+        delayed tasks, periodic schedules and throughput counters go too (an UNLINK in the
+        same pipeline); processes in flight are left to their workers, dead letters stay."""
         k = self._queue(queue)
         keys = [k.tasks, k.returned, k.locks, k.delayed, k.schedules, k.fired, k.jobs]
         keys.append(k.job_expiry)
-        _, (_, cursor) = yield [
+        _, (_, cursor), _ = yield [
             command("SREM", self.keys.queues, queue),
             script(S.DELETE, keys, [k.events, "", LOCK_CHUNK]),
+            command("UNLINK", *self._metric_keys(k)),
         ]
         # After the delete (its own round trip: a script reloaded on NOSCRIPT runs after the
         # rest of its pipeline).
@@ -143,17 +146,26 @@ class QueueOps(DelayedOps):
         crash or ``stop_process`` after ``max_deliveries`` deliveries."""
         return texts((yield command("LRANGE", self._queue(queue).dead, 0, -1)))
 
-    def get_dead(self, queue: str) -> Op[list[DeadLetter]]:
-        """The queue's dead letters, oldest first, each with why it died where recorded (the
-        handler's exception: type, message, traceback; its deliveries; when): one round trip,
-        LRANGE of the list and HGETALL of the reasons beside it."""
+    def get_dead(self, queue: str, *, limit: int | None = None) -> Op[list[DeadLetter]]:
+        """The queue's dead letters, oldest first (all, or the first ``limit``), each with why
+        it died where recorded (the handler's exception: type, message, traceback; its
+        deliveries; when): LRANGE of the list and HGETALL of the reasons beside it in one
+        round trip, or with a ``limit`` the LRANGE, then HMGET of those tasks' reasons."""
         k = self._queue(queue)
-        tasks, reasons = yield [
-            command("LRANGE", k.dead, 0, -1),
-            command("HGETALL", k.dead_reasons),
+        stop = v.limit(limit)
+        if limit is None:
+            tasks, reasons = yield [
+                command("LRANGE", k.dead, 0, -1),
+                command("HGETALL", k.dead_reasons),
+            ]
+            why = {task: json.loads(raw) for task, raw in hash_reply(reasons).items()}
+            return [dead_letter(t, why.get(t)) for t in texts(tasks)]
+        names = texts((yield command("LRANGE", k.dead, 0, stop)))
+        raws = (yield command("HMGET", k.dead_reasons, *names)) if names else []
+        return [
+            dead_letter(t, None if raw is None else json.loads(text(raw)))
+            for t, raw in zip(names, raws, strict=True)
         ]
-        why = {task: json.loads(raw) for task, raw in hash_reply(reasons).items()}
-        return [dead_letter(t, why.get(t)) for t in texts(tasks)]
 
     def requeue_dead(self, queue: str, task: str | None = None) -> Op[int]:
         """Move dead letters (all, or the copies of ``task``) to the queue's TAIL as fresh
@@ -206,6 +218,12 @@ class QueueOps(DelayedOps):
         v.task(task)
         names = [v.name(queue, "queue")] if queue is not None else (yield from self.get_queues())
         return [p for p in (yield from self.in_flight(names)) if p.task == task]
+
+    def get_processes(self, queue: str) -> Op[list[Process]]:
+        """Every process of every worker on the queue, in dequeue order per worker (its
+        worker set, then their records and the delivery counts: two pipelined reads, not
+        atomic). Reads only."""
+        return (yield from self.in_flight([v.name(queue, "queue")]))
 
     def in_flight(self, queues: list[str]) -> Op[list[Process]]:
         """Every process of every worker on these queues, in dequeue order per worker: two

@@ -114,7 +114,7 @@ class ReturnOps(CoreBase):
             args: list[str | int] = [wid, k.events, dead_after, self._wakes(k)]
             args += [queue, delay_ms, reason, k.job_ends, token]
             reply, _, _ = yield [
-                script(S.RETRY, k.retry_keys(wid), args),
+                script(S.RETRY, [*k.retry_keys(wid), *self._tally(k)], args),
                 relist,
                 self._hint(queue, "now"),  # one round trip; a lower bound of the due time
             ]
@@ -156,7 +156,8 @@ class ReturnOps(CoreBase):
         ``dead_after`` deliveries dead-letter a task instead (0: never; 1: at once), with
         ``reason`` (error_reason) recorded."""
         args: list[str | int] = [wid, k.events, dead_after, self._wakes(k), k.queue, reason]
-        return script(S.STOP, k.stop_keys(wid), [*args, k.job_ends, *tokens])
+        keys = [*k.stop_keys(wid), *self._tally(k)]
+        return script(S.STOP, keys, [*args, k.job_ends, *tokens])
 
     def _parse(self, pid: str) -> tuple[str, str, str]:
         parts = split_process_id(v.name(pid, "process_id"))

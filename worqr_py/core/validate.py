@@ -97,3 +97,13 @@ def when(delay: Any, at: Any) -> tuple[str, int] | None:
             raise TypeError(f"at must be a datetime, not {type(at).__name__}")
         return ("at", math.ceil(at.timestamp() * 1000))
     return None
+
+
+def limit(value: Any, arg: str = "limit") -> int:
+    """How many entries a read returns, at most: None (all) as -1 (LRANGE/ZRANGE's "to the
+    end" stop), else an int >= 1 as the stop index ``value - 1``."""
+    if value is None:
+        return -1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{arg} must be None or an int >= 1, got {value!r}")
+    return value - 1

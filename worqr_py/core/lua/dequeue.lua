@@ -12,6 +12,7 @@
                        (include/delayed.lua) and announced like an enqueue
   KEYS[10] P:{E}:j     job records   KEYS[11] P:{E}:jx ended jobs   KEYS[12] P:{E}:jl waiters
                        (include/jobs.lua: a job taken is started, one finished ends)
+  KEYS[13]  P:{E}:m   throughput totals   KEYS[14] P:{E}:m:<minute>  this minute's (include/tally.lua)
   ARGV[1]  W           ARGV[2] first new token      ARGV[3] N, the most tasks to take
   ARGV[4]  the queue's done channel
   ARGV[5]  '1' if W's runner takes part in waking one runner per task (include/wake.lua),
@@ -32,6 +33,7 @@
   lost), the tasks it took are answered again (its finishes reported done) and nothing more is
   taken.
 ]]
+-- @include tally
 -- @include jobs
 -- @include process
 -- @include delayed
@@ -82,6 +84,7 @@ if now then
   end
 end
 jobs_close(jb)
+tally_close(KEYS[13], KEYS[14])
 if ARGV[5] ~= '' then
   if #out - 2 < 2 * tonumber(ARGV[3]) then
     waiting(KEYS[8], ARGV[1])

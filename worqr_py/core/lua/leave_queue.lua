@@ -36,6 +36,7 @@
   KEYS[5]  P:{E}:d     KEYS[6] P:{E}:dead   KEYS[7] P:{E}:u     KEYS[8] P:{E}:s:W (staging)
   KEYS[9]  P:{E}:i     the waiting workers     KEYS[10] P:{E}:dr (reasons of dead letters)
   KEYS[11] P:{E}:j     KEYS[12] P:{E}:jx   KEYS[13] P:{E}:jl  (a job given back is queued, or dead)
+  KEYS[14]  P:{E}:m   throughput totals   KEYS[15] P:{E}:m:<minute>  this minute's (include/tally.lua)
   ARGV[1]  W           ARGV[2] the queue's event channel
   ARGV[3]  max deliveries (0: never dead-letter; a graceful leave passes 0)
   ARGV[4]  CHUNK, the most processes one call handles
@@ -44,6 +45,7 @@
   Returns: {number returned to the queue by this call, 1 if W's leave is complete else 0,
             dead-lettered task, dead-lettered task, ...}. PUBLISHes work:<n> when n > 0.
 ]]
+-- @include tally
 -- @include jobs
 -- @include process
 -- @include wake
@@ -108,6 +110,7 @@ local jb = jobs_open(KEYS[11], KEYS[12], KEYS[13], ARGV[7])
 local back, died = give_back_many(KEYS[1], KEYS[2], KEYS[6], KEYS[5], KEYS[7], ARGV[1], toks,
   tasks, tonumber(ARGV[3]), ARGV[2], KEYS[10], jb)
 jobs_close(jb)
+tally_close(KEYS[14], KEYS[15])
 wake(KEYS[9], KEYS[3], ARGV[2], back, ARGV[5], ARGV[6])
 if done == 1 and redis.call('LLEN', KEYS[1]) > back then
   wake_next(KEYS[9], KEYS[3], ARGV[5], ARGV[6])

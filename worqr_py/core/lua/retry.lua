@@ -7,6 +7,7 @@
   KEYS[5]  P:{E}:u     KEYS[6] P:{E}:i       KEYS[7] P:{E}:w     KEYS[8] P:{E}:dr
   KEYS[9]  P:{E}:j     KEYS[10] P:{E}:jx     KEYS[11] P:{E}:jl   (a job is scheduled, with
                        the error as its last; or dead)
+  KEYS[12]  P:{E}:m   throughput totals   KEYS[13] P:{E}:m:<minute>  this minute's (include/tally.lua)
   ARGV[1]  W           ARGV[2] the queue's event channel      ARGV[3] max deliveries (0: never)
   ARGV[4]  the wake channel prefix           ARGV[5] the queue name
   ARGV[6]  the delay in ms (> 0)
@@ -15,6 +16,7 @@
   ARGV[9..] tokens
   Returns: {per token: 3 delayed, 2 dead-lettered, 0 not W's; ..., the due time in server ms}.
 ]]
+-- @include tally
 -- @include jobs
 -- @include process
 -- @include delayed
@@ -43,10 +45,12 @@ for i = 9, #ARGV do
       end
       out[#out + 1] = 3
       delayed = delayed + 1
+      tally('r', 1)
     end
   end
 end
 jobs_close(jb)
+tally_close(KEYS[12], KEYS[13])
 if delayed > 0 then wake_next(KEYS[6], KEYS[7], ARGV[4], ARGV[5]) end
 out[#out + 1] = due
 return out

@@ -7,6 +7,7 @@
   learns the new due time (its dequeue reply carries it) and wakes then.
   KEYS[1]  P:{E}:z     KEYS[2] P:{E}:q     KEYS[3] P:{E}:u
   KEYS[4]  P:{E}:i     KEYS[5] P:{E}:w
+  KEYS[6]  P:{E}:m   throughput totals   KEYS[7] P:{E}:m:<minute>  this minute's (include/tally.lua)
   ARGV[1]  the queue's event channel   ARGV[2] the wake channel prefix   ARGV[3] the queue name
   ARGV[4]  'in' (ARGV[5] = ms from now) or 'at' (ARGV[5] = due time, ms since the epoch)
   ARGV[6]  '1' for a unique copy, else ''
@@ -14,6 +15,7 @@
   Returns: {tasks now delayed on the queue (ZCARD), 1 if scheduled (0: a unique copy holds
   the lock), the due time in server ms}.
 ]]
+-- @include tally
 -- @include delayed
 -- @include wake
 local now = now_ms()
@@ -31,6 +33,8 @@ if due <= now then
     redis.call('RPUSH', KEYS[2], unpack(tasks, i, math.min(i + 999, #tasks)))
   end
   wake(KEYS[4], KEYS[5], ARGV[1], n, ARGV[2], ARGV[3])
+  tally('i', n)
+  tally_close(KEYS[6], KEYS[7])
   return {redis.call('ZCARD', KEYS[1]), 1, due}
 end
 local flag = uniq and 'u' or ''
@@ -45,4 +49,6 @@ for i = 7, #ARGV, 2 do
 end
 if #args > 0 then redis.call('ZADD', KEYS[1], unpack(args)) end
 wake_next(KEYS[4], KEYS[5], ARGV[2], ARGV[3])
+tally('i', n)
+tally_close(KEYS[6], KEYS[7])
 return {redis.call('ZCARD', KEYS[1]), 1, due}

@@ -5,6 +5,7 @@
   KEYS[5]  P:{E}:dead  KEYS[6] P:{E}:u     KEYS[7] P:{E}:i (one waiting worker woken per task)
   KEYS[8]  P:{E}:w     KEYS[9] P:{E}:dr (why each dead letter died)
   KEYS[10] P:{E}:j     KEYS[11] P:{E}:jx   KEYS[12] P:{E}:jl  (a job is queued again, or dead)
+  KEYS[13]  P:{E}:m   throughput totals   KEYS[14] P:{E}:m:<minute>  this minute's (include/tally.lua)
   ARGV[1]  W           ARGV[2] the queue's event channel
   ARGV[3]  max deliveries (0: never; 1: dead-letter now)    ARGV[4] the wake channel prefix
   ARGV[5]  the queue name
@@ -14,6 +15,7 @@
   ARGV[8..] tokens
   Returns: an array with, per token: 1 back in the queue, 2 dead-lettered, 0 not W's.
 ]]
+-- @include tally
 -- @include jobs
 -- @include process
 -- @include wake
@@ -31,5 +33,6 @@ for i = #ARGV, 8, -1 do
   end
 end
 jobs_close(jb)
+tally_close(KEYS[13], KEYS[14])
 wake(KEYS[7], KEYS[8], ARGV[2], back, ARGV[4], ARGV[5])
 return out

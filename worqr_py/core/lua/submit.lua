@@ -5,6 +5,7 @@
   An expired record (P:{E}:jx score past) is dropped first, so its key can be used again.
   KEYS[1]  P:{E}:q     KEYS[2] P:{E}:i     KEYS[3] P:{E}:w     KEYS[4] P:{E}:z
   KEYS[5]  P:{E}:j     job records         KEYS[6] P:{E}:jx    ended jobs' expiry
+  KEYS[7]  P:{E}:m   throughput totals   KEYS[8] P:{E}:m:<minute>  this minute's (include/tally.lua)
   ARGV[1]  the queue's event channel   ARGV[2] the wake channel prefix   ARGV[3] the queue name
   ARGV[4]  K, the job's key            ARGV[5] its call (the serializer's text)
   ARGV[6]  its options (JSON)          ARGV[7] "<result ttl ms>:<failure ttl ms>" (-1: kept)
@@ -12,6 +13,7 @@
   Returns: {1 if created (0: a record with this key exists), its status, the due time (server
   ms; the submit time when queued at once)}.
 ]]
+-- @include tally
 -- @include jobs
 -- @include delayed
 -- @include wake
@@ -39,4 +41,6 @@ else
   redis.call('ZADD', KEYS[4], due, 'j:0::' .. task)
   wake_next(KEYS[2], KEYS[3], ARGV[2], ARGV[3])
 end
+tally('i', 1)
+tally_close(KEYS[7], KEYS[8])
 return {1, status, due}

@@ -14,9 +14,8 @@ from typing import Any, Literal, overload
 import redis.asyncio as redis_flavour
 
 from ...core import Core, Options, Process
-from ...core.inspection import Snapshot
 from ...core.jobs import Serializer
-from ...core.model import DeadLetter, Delayed, Overview
+from ...core.model import DeadLetter, Delayed
 from ...core.periodic import Schedule
 from ...runtime._async.owner import AsyncOwner
 from ...runtime._async.runner import AsyncRunner
@@ -25,11 +24,11 @@ from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
 from ...runtime.retry import Retry
 from ..base import DONE_DOC, doc
 from ..connect import clients
-from .jobs import AsyncJobsApi
 from .primitives import FLAVOUR, cancel_handlers, emitter, state_lock
+from .reading import AsyncReadingApi
 
 
-class AsyncWorqr(AsyncJobsApi):
+class AsyncWorqr(AsyncReadingApi):
     """A reliable Redis work queue client (this is the asyncio client; the other flavour has
     the same API, and the sync one is thread-safe).
 
@@ -141,8 +140,8 @@ class AsyncWorqr(AsyncJobsApi):
         return await self._run(self._core.enqueue(queue, task, unique, delay, at))
 
     @doc(Core.get_delayed)
-    async def get_delayed(self, queue: str) -> list[Delayed]:
-        return await self._run(self._core.get_delayed(queue))
+    async def get_delayed(self, queue: str, *, limit: int | None = None) -> list[Delayed]:
+        return await self._run(self._core.get_delayed(queue, limit=limit))
 
     @doc(Core.server_time)
     async def server_time(self) -> float:
@@ -153,8 +152,8 @@ class AsyncWorqr(AsyncJobsApi):
         return await self._run(self._core.count_delayed(queue))
 
     @doc(Core.get_tasks)
-    async def get_tasks(self, queue: str) -> list[str]:
-        return await self._run(self._core.get_tasks(queue))
+    async def get_tasks(self, queue: str, *, limit: int | None = None) -> list[str]:
+        return await self._run(self._core.get_tasks(queue, limit=limit))
 
     @doc(Core.peek_queue)
     async def peek_queue(self, queue: str) -> str | None:
@@ -197,8 +196,8 @@ class AsyncWorqr(AsyncJobsApi):
         return await self._run(self._core.get_schedules(queue))
 
     @doc(Core.get_dead)
-    async def get_dead(self, queue: str) -> list[DeadLetter]:
-        return await self._run(self._core.get_dead(queue))
+    async def get_dead(self, queue: str, *, limit: int | None = None) -> list[DeadLetter]:
+        return await self._run(self._core.get_dead(queue, limit=limit))
 
     @doc(Core.requeue_dead)
     async def requeue_dead(self, queue: str, task: str | None = None) -> int:
@@ -348,14 +347,6 @@ class AsyncWorqr(AsyncJobsApi):
         limit: int | None = None,
     ) -> None:
         await AsyncOwner(self, queue, on_acquire, on_lost, limit).start()
-
-    @doc(Core.overview)
-    async def overview(self) -> Overview:
-        return await self._run(self._core.overview())
-
-    @doc(Core.snapshot)
-    async def snapshot(self, queues: list[str] | None = None) -> Snapshot:
-        return await self._run(self._core.snapshot(queues))
 
     async def on(self, queue: str, handler: Callable[[str, str], Any]) -> None:
         """Call ``handler(type, message)`` for the queue's events: ``work`` (message: how many

@@ -16,9 +16,8 @@ from typing import Any, Literal, overload
 import redis as redis_flavour
 
 from ...core import Core, Options, Process
-from ...core.inspection import Snapshot
 from ...core.jobs import Serializer
-from ...core.model import DeadLetter, Delayed, Overview
+from ...core.model import DeadLetter, Delayed
 from ...core.periodic import Schedule
 from ...runtime._sync.owner import SyncOwner
 from ...runtime._sync.runner import SyncRunner
@@ -27,11 +26,11 @@ from ...runtime.policy import OWN_DOC, RUN_DOC, SHUTDOWN_DOC
 from ...runtime.retry import Retry
 from ..base import DONE_DOC, doc
 from ..connect import clients
-from .jobs import JobsApi
 from .primitives import FLAVOUR, cancel_handlers, emitter, state_lock
+from .reading import ReadingApi
 
 
-class Worqr(JobsApi):
+class Worqr(ReadingApi):
     """A reliable Redis work queue client (this is the sync client; the other flavour has
     the same API, and the sync one is thread-safe).
 
@@ -143,8 +142,8 @@ class Worqr(JobsApi):
         return self._run(self._core.enqueue(queue, task, unique, delay, at))
 
     @doc(Core.get_delayed)
-    def get_delayed(self, queue: str) -> list[Delayed]:
-        return self._run(self._core.get_delayed(queue))
+    def get_delayed(self, queue: str, *, limit: int | None = None) -> list[Delayed]:
+        return self._run(self._core.get_delayed(queue, limit=limit))
 
     @doc(Core.server_time)
     def server_time(self) -> float:
@@ -155,8 +154,8 @@ class Worqr(JobsApi):
         return self._run(self._core.count_delayed(queue))
 
     @doc(Core.get_tasks)
-    def get_tasks(self, queue: str) -> list[str]:
-        return self._run(self._core.get_tasks(queue))
+    def get_tasks(self, queue: str, *, limit: int | None = None) -> list[str]:
+        return self._run(self._core.get_tasks(queue, limit=limit))
 
     @doc(Core.peek_queue)
     def peek_queue(self, queue: str) -> str | None:
@@ -199,8 +198,8 @@ class Worqr(JobsApi):
         return self._run(self._core.get_schedules(queue))
 
     @doc(Core.get_dead)
-    def get_dead(self, queue: str) -> list[DeadLetter]:
-        return self._run(self._core.get_dead(queue))
+    def get_dead(self, queue: str, *, limit: int | None = None) -> list[DeadLetter]:
+        return self._run(self._core.get_dead(queue, limit=limit))
 
     @doc(Core.requeue_dead)
     def requeue_dead(self, queue: str, task: str | None = None) -> int:
@@ -346,14 +345,6 @@ class Worqr(JobsApi):
         limit: int | None = None,
     ) -> None:
         SyncOwner(self, queue, on_acquire, on_lost, limit).start()
-
-    @doc(Core.overview)
-    def overview(self) -> Overview:
-        return self._run(self._core.overview())
-
-    @doc(Core.snapshot)
-    def snapshot(self, queues: list[str] | None = None) -> Snapshot:
-        return self._run(self._core.snapshot(queues))
 
     def on(self, queue: str, handler: Callable[[str, str], Any]) -> None:
         """Call ``handler(type, message)`` for the queue's events: ``work`` (message: how many

@@ -44,6 +44,7 @@ local function finish_one(p, d, u, w, tok, done, result, has_unique, jb, kind, p
   redis.call('HDEL', d, f)
   if has_unique and redis.call('HGET', u, task) == f then redis.call('HDEL', u, task) end
   if kind then result = 'null' end
+  tally(kind == 'x' and 'f' or 'o', 1)
   if kind == 'x' then
     job_lib().job_end(jb, task, 'failed', payload, f)
   elseif kind then
@@ -91,6 +92,7 @@ local function returning(dead, d, u, w, tok, task, max, ev, why, reason, jb)
     redis.call('RPUSH', dead, task)
     if uniq then redis.call('HDEL', u, task) end
     record_dead(why, task, n, reason)
+    tally('f', 1)
     if is_job(task) then
       job_lib().job_end(jb, task, 'dead', reason ~= '' and reason or job_lib().job_lost(n), f)
     end
@@ -146,6 +148,7 @@ local function give_back_many(q, qn, dead, d, u, w, toks, tasks, max, ev, why, j
       redis.call('RPUSH', dead, tasks[i])
       if uniq then redis.call('HDEL', u, tasks[i]) end
       record_dead(why, tasks[i], n, '')
+      tally('f', 1)
       if is_job(tasks[i]) then
         job_lib().job_end(jb, tasks[i], 'dead', job_lib().job_lost(n), fields[i])
       end

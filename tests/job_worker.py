@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from worqr_py import Worqr
@@ -79,6 +81,14 @@ def child_of_child() -> int:
 
 _ALL = (add, greet, spin, nap, boom, unserializable, hold, pid, upstream_timeout, stubborn)
 FUNCTIONS = {f.__name__: f for f in (*_ALL, child_of_child)}
+
+
+def spawn(url: str, prefix: str, queue: str, interval: float, ttl: float) -> Any:
+    """This module as a job worker process on ``queue`` (``run_jobs(FUNCTIONS, queue)``), its
+    heartbeat every ``interval`` with ``ttl``: a worker a test can SIGKILL."""
+    root = Path(__file__).resolve().parent.parent
+    args = [url, prefix, queue, str(interval), str(ttl)]
+    return subprocess.Popen([sys.executable, "-m", "tests.job_worker", *args], cwd=root)
 
 
 def main() -> None:

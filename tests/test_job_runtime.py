@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from worqr_py import AsyncWorqr, Retry
 from worqr_py.errors import JobFailed
 
 from .conftest import FAST
-from .job_worker import FUNCTIONS
+from .job_worker import FUNCTIONS, spawn
 from .support import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,19 +128,7 @@ def test_a_sigkilled_job_worker_s_job_is_queued_again_and_finished_by_a_peer(
     interval, ttl = 0.2, 0.6
     producer = make()
     job = producer.submit("q", "hold")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.job_worker",
-            server.url,
-            prefix,
-            "q",
-            str(interval),
-            str(ttl),
-        ],
-        cwd=ROOT,
-    )
+    proc = spawn(server.url, prefix, "q", interval, ttl)
     try:
         wait_for(lambda: producer.get_job(job.id).status == "started", timeout=30)
         victim = producer.get_job(job.id).worker

@@ -25,6 +25,7 @@ from ..errors import WorqrError
 from ..runtime.retry import Retry
 from .cli_jobs import job, jobs
 from .cli_schedules import retry_options, retry_text, schedules
+from .cli_web import dashboard
 from .render import render
 from .targets import load, load_jobs
 from .views import dead_line, delayed_lines, enqueue_later, one_line, view
@@ -61,7 +62,7 @@ class Cli(click.Group):
             raise click.ClickException(redact(str(exc))) from None
 
 
-@click.group(cls=Cli, commands=[schedules, job, jobs])
+@click.group(cls=Cli, commands=[schedules, job, jobs, dashboard])
 @click.option(
     "--url",
     envvar="REDIS_URL",

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import redis
+from redis.crc import key_slot
 
 from worqr_py.embedded import free_port
 
@@ -109,7 +110,10 @@ class RedisCluster:
         return node.client(decode_responses=True).info(section)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Every live node sees the cluster ok, and every replica's master link is up."""
+        """Every live node sees the cluster ok, every replica's master link is up, and every
+        master's replica has acknowledged a write (``WAIT``): a replica just synced is not
+        sent the stream until its first acknowledgement (up to a second later), so a write
+        made before that would be lost with a master killed meanwhile."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -126,6 +130,7 @@ class RedisCluster:
                         r.get("master_link_status") == "up" for r in repl if r["role"] == "slave"
                     )
                     and all(self._links_up(n, len(live)) for n in live)
+                    and all(self._replicated(n) for n in live if n.pings())
                 ):
                     return
             except (redis.RedisError, OSError, AttributeError):
@@ -133,6 +138,28 @@ class RedisCluster:
             if time.monotonic() > deadline:
                 raise AssertionError("the cluster did not become ready")
             time.sleep(0.1)
+
+    @staticmethod
+    def _replicated(node: ClusterNode) -> bool:
+        """For a master with replicas: a write of a key in its slots reaches one of them."""
+        client = node.client(decode_responses=True)
+        if client.info("replication")["role"] != "master":
+            return True
+        mine = client.execute_command("CLUSTER", "MYID")
+        rows = [r.split() for r in str(client.execute_command("CLUSTER", "NODES")).splitlines()]
+        if not any(r[3] == mine for r in rows):
+            return True  # no replica
+        me = next(r for r in rows if r[0] == mine)
+        spans = [s for s in me[8:] if not s.startswith("[")]
+        if not spans:
+            return True  # no slots
+        low, _, high = spans[0].partition("-")
+        owned = range(int(low), int(high or low) + 1)
+        key = next(k for k in (f"ready-{i}" for i in range(10**6)) if key_slot(k.encode()) in owned)
+        client.set(key, "1")
+        acked = int(client.execute_command("WAIT", 1, 2000))
+        client.delete(key)
+        return acked >= 1
 
     @staticmethod
     def _links_up(node: ClusterNode, live: int) -> bool:

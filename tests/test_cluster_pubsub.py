@@ -76,11 +76,12 @@ def test_a_notification_goes_to_its_own_shard_only(
         w.enqueue(q, ["a", "b"])
     wait_for(lambda: all((q, "work", "2") in seen for q in queues), what="every work event")
     after = {n.port: bus(n) for n in cluster.masters()}
-    for port in after:  # no cluster-wide PUBLISH went over the bus
-        key = "cluster_stats_messages_publish_sent"
+    # No cluster-wide PUBLISH went over the bus, yet each queue's subscriber heard its event.
+    # (How a shard's own replicas hear it differs: Redis 7.0 counts "publishshard" messages
+    # on the bus, Valkey 8 does not, so that count is not asserted.)
+    key = "cluster_stats_messages_publish_sent"
+    for port in after:
         assert after[port].get(key, 0) == before[port].get(key, 0)
-    shard = "cluster_stats_messages_publishshard_sent"  # to each master's own replica
-    assert sum(after[p].get(shard, 0) - before[p].get(shard, 0) for p in after) >= len(queues)
 
 
 def test_an_idle_runner_is_woken_on_its_queue_s_shard(

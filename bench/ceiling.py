@@ -5,11 +5,12 @@ that worqr_py itself uses, but none of worqr_py's code around the call.
 
 * :func:`consume`: the real ``dequeue.lua`` (``worqr_py.core.scripts.DEQUEUE``), called with
   EVALSHA on one raw connection (``send_packed_command`` / ``read_response``, no
-  ``Script.__call__``, no response callback), with the KEYS and ARGV worqr_py sends: each call
-  acks the previous call's tasks and takes the next ``prefetch`` ones, so a busy worker's one
-  round trip per call. The worker id is put in the queue's worker set by hand; no heartbeat,
-  no threads: only the call, and per task the no-op handler every worker in this benchmark
-  runs (one fixed-size record appended to a stamp file, ``peerapps.stamp``).
+  ``Script.__call__``, no response callback; packed by hiredis, as worqr_py packs), with
+  the KEYS and ARGV worqr_py sends: each call acks the previous call's tasks and takes the
+  next ``prefetch`` ones, so a busy worker's one round trip per call. The worker id is put
+  in the queue's worker set by hand; no heartbeat, no threads: only the call, and per task
+  the no-op handler every worker in this benchmark runs (one fixed-size record appended to
+  a stamp file, ``peerapps.stamp``).
 * :func:`push`: ``RPUSH q v`` per task, or one bare ``RPUSH q v1 .. v50`` per 50 tasks, on one
   raw connection: what an enqueue, one by one or in lists of 50, cannot beat.
 
@@ -30,6 +31,7 @@ import redis
 from worqr_py.core import scripts
 from worqr_py.core.delayed import PROMOTE_CHUNK
 from worqr_py.core.keys import Keys
+from worqr_py.drivers.wire import packer
 
 import redisinfo
 
@@ -37,11 +39,15 @@ QUEUE = "bench"
 
 
 def _conn(url: str) -> Any:
-    return redis.Redis.from_url(url).connection_pool.get_connection()
+    conn = redis.Redis.from_url(url).connection_pool.get_connection()
+    conn.bench_pack = packer(conn)
+    return conn
 
 
 def _call(conn: Any, *args: Any) -> Any:
-    conn.send_packed_command(conn.pack_command(*args))
+    """One command: packed by hiredis where it gives redis-py's bytes (as worqr_py packs),
+    written, and its reply read."""
+    conn.send_packed_command([conn.bench_pack(conn, args)])
     return conn.read_response()
 
 

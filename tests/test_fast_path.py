@@ -215,3 +215,57 @@ def test_the_listener_works_with_file_descriptors_above_1023(make: Any) -> None:
     finally:
         for fd in filler:
             os.close(fd)
+
+
+@pytest.mark.parametrize("encoding, errors", [("utf-8", "strict"), ("UTF_8", "strict")])
+def test_hiredis_packs_the_bytes_redis_py_would(encoding: str, errors: str) -> None:
+    """The executors pack with hiredis only where it gives redis-py's own bytes (pure);
+    without hiredis (the floor's CI run), with the connection's packer."""
+    import importlib.util
+
+    import redis
+
+    from worqr_py.drivers.wire import c_pack, packer, python_pack
+
+    conn = redis.Redis(encoding=encoding, encoding_errors=errors).connection_pool.make_connection()
+    if importlib.util.find_spec("hiredis") is None:
+        assert packer(conn) is python_pack
+        return
+    assert packer(conn) is c_pack
+    for words in [
+        ("EVALSHA", "ab" * 20, 2, "k:{q}:1", "k:{q}:2", "tâche ✓", 7, -3, 0.1, 1e-7, b"\x00\xff"),
+        ("RPUSH", "q", ""),
+    ]:
+        assert c_pack(conn, words) == python_pack(conn, words)
+
+
+@pytest.mark.parametrize("encoding, errors", [("latin-1", "strict"), ("utf-8", "replace")])
+def test_other_encodings_pack_as_the_connection_does(encoding: str, errors: str) -> None:
+    import redis
+
+    from worqr_py.drivers.wire import packer, python_pack
+
+    conn = redis.Redis(encoding=encoding, encoding_errors=errors).connection_pool.make_connection()
+    assert packer(conn) is python_pack
+
+
+def test_a_pipeline_returns_error_replies_in_place_and_keeps_the_connection(
+    server: Any, prefix: str, r: Any
+) -> None:
+    """Sync executor: one write, every reply read (an error reply in the middle included),
+    the connection kept, so the next call on it reads its own reply. (The asyncio
+    executor's twin is covered by the same behaviour tests through its pipelines.)"""
+    from worqr_py import Worqr
+    from worqr_py.core.calls import command
+
+    with Worqr(server.url, prefix=prefix) as w:
+        key = w._core.keys.queue("q").tasks + ":pipe"
+        w.enqueue("q", "warm-up")  # the executor now holds one idle connection
+        calls = [command("SET", key, "x"), command("LPUSH", key, "y"), command("GET", key)]
+        replies = w._executor.pipeline(calls)
+        assert len(replies) == 3
+        assert isinstance(replies[1], Exception) and "WRONGTYPE" in str(replies[1])
+        assert replies[2] in (b"x", "x")
+        r.delete(key)
+        assert w.count_queue("q") == 1
+        assert len(w._executor.idle) == 1

@@ -58,6 +58,8 @@ class CoreBase:
         self.run_id: str | None = None  # of the Redis this worker registered on
         self.due: dict[str, float] = {}  # queue -> when (clock) its next delayed task is due
         self.sharded = False  # on a Redis Cluster: sharded pub/sub (the driver sets it)
+        # queue -> (worker id, minute, KEYS, ARGV tail) of its dequeue.lua (processes.py)
+        self._dequeue_cache: dict[str, tuple[str, int, list[str], list[str | int]]] = {}
         self._lock: AbstractContextManager[Any] = lock or contextlib.nullcontext()
 
     def channel(self, queue: str) -> str:

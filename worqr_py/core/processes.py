@@ -8,9 +8,9 @@ from typing import Any
 
 from ..errors import NotWorking, WorkerFailed
 from . import scripts as S
-from .calls import Op, command, scored, script, texts, time_ms
+from .calls import Op, command, scored, script, text, time_ms
 from .delayed import PROMOTE_CHUNK
-from .keys import JOB_MARK, process_id
+from .keys import JOB_MARK, QueueKeys, process_id
 from .model import Lost, Process, Reason
 from .returns import ReturnOps
 
@@ -44,27 +44,26 @@ class ProcessOps(ReturnOps):
         wid = self._alive()
         if queue not in w.queues:
             raise NotWorking(f"worker {wid} does not work on {queue!r}: call start_work(queue)")
-        done = [self._mine(pid, queue) for pid in finish]
-        tokens = _settles(finish, done, outcomes, w.held)
+        done = [self._mine(pid, queue) for pid in finish] if finish else []
+        tokens = _settles(finish, done, outcomes, w.held) if finish else []
         with self._lock:
             token = w.next_token
             w.next_token += count
+        keys, tail = self._dequeue_words(k, wid)
         wake = "1" if wake_one else ""
-        args: list[str | int] = [wid, token, count, k.done, wake, k.events, self._wakes(k)]
-        args += [queue, PROMOTE_CHUNK, k.job_ends, *tokens]
-        reply = yield script(S.DEQUEUE, [*k.dequeue_keys(wid), *self._tally(k)], args)
+        reply = yield script(S.DEQUEUE, keys, [wid, token, count, k.done, wake, *tail, *tokens])
         if reply == -1:
             self._finished(finish, [])
             if queue not in w.queues or w is not self.worker:
                 raise NotWorking(f"worker {wid} stopped working on {queue!r}")
             raise self._fail(Reason.REMOVED)
-        flags = iter(reply[0])
-        self._finished(finish, [t is not None and int(next(flags)) == 1 for t in done])
+        if finish:
+            flags = iter(reply[0])
+            self._finished(finish, [t is not None and int(next(flags)) == 1 for t in done])
         self._learn_due(queue, int(reply[1]))
-        items = texts(reply[2::2])
         procs = [
-            _process(process_id(queue, wid, token + i), queue, t, int(n))
-            for i, (t, n) in enumerate(zip(items, reply[3::2], strict=True))
+            _process(process_id(queue, wid, token + i), queue, text(t), int(n))
+            for i, (t, n) in enumerate(zip(reply[2::2], reply[3::2], strict=True))
         ]
         with self._lock:  # checked and recorded at once: a failure either sees them or wins
             ours = w is self.worker and self._trusted()
@@ -77,6 +76,21 @@ class ProcessOps(ReturnOps):
             self._check()
             raise WorkerFailed(f"worker {wid} failed while its dequeue was in flight")
         return procs
+
+    def _dequeue_words(self, k: QueueKeys, wid: str) -> tuple[list[str], list[str | int]]:
+        """dequeue.lua's KEYS, and its ARGV after the wake flag, for queue ``k``, worker
+        ``wid`` and this minute's counters: built once per queue, worker and minute (the hot
+        path of every take), never changed once built."""
+        minute = int(self.wall() // 60)
+        cached = self._dequeue_cache.get(k.queue)
+        if cached is not None and cached[0] == wid and cached[1] == minute:
+            return cached[2], cached[3]
+        keys = [*k.dequeue_keys(wid), *k.tally_keys(minute)]
+        tail: list[str | int] = [k.events, self._wakes(k), k.queue, PROMOTE_CHUNK, k.job_ends]
+        if len(self._dequeue_cache) >= 1024:
+            self._dequeue_cache.clear()
+        self._dequeue_cache[k.queue] = (wid, minute, keys, tail)
+        return keys, tail
 
     def finish_process(self, process_id: str, result: Any = None) -> Op[bool]:
         """Drop the process if it is still this live worker's (finish.lua, fenced, atomic),
@@ -186,6 +200,9 @@ class ProcessOps(ReturnOps):
 
     def _mine(self, pid: str, queue: str) -> str | None:
         """The token of ``pid`` if it is this worker's process on ``queue``, else None."""
+        held = self.worker.held.get(pid) if pid.__class__ is str else None
+        if held is not None and held.queue == queue:  # its id is ours: queue_worker.token
+            return pid[pid.rindex(".") + 1 :]
         q, wid, token = self._parse(pid)
         if q != queue:
             raise ValueError(f"process {pid!r} is not on queue {queue!r}")

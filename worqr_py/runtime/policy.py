@@ -9,13 +9,12 @@ asyncio ones in ``_async/`` are the source of the sync ones in ``_sync/``.
 from __future__ import annotations
 
 import collections
-import contextlib
 import itertools
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
@@ -105,16 +104,21 @@ class RunnerBase:
         self.claims: collections.deque[str | None] = collections.deque()  # wakes kept
         self.sweeps = 0  # bumped when every idle job should take once (queues marked)
 
-    @contextlib.contextmanager
-    def busy(self) -> Iterator[None]:
-        """A job runs a batch meanwhile."""
+    def begin_batch(self) -> list[str | None]:
+        """A job starts running a batch: count it busy, and return the kept wakes that no
+        free job is left for now (a wake kept while this job's take was already under way),
+        newest first, to be passed on. ``end_batch`` when the batch is done."""
         with self.ready_lock:
             self.busy_jobs += 1
-        try:
-            yield
-        finally:
-            with self.ready_lock:
-                self.busy_jobs -= 1
+            out = []
+            while self.claims and self.busy_jobs + len(self.claims) > self.concurrency:
+                out.append(self.claims.pop())
+            return out
+
+    def end_batch(self) -> None:
+        """A job finished running its batch (``begin_batch``)."""
+        with self.ready_lock:
+            self.busy_jobs -= 1
 
     def claim(self, queue: str | None) -> bool:
         """Keep a wake by name if a job is free to take it (waiting, or between a take and
@@ -139,15 +143,6 @@ class RunnerBase:
         """Every idle job should take once (queues were marked for all of them)."""
         with self.ready_lock:
             self.sweeps += 1
-
-    def overclaimed(self) -> list[str | None]:
-        """A job just became busy: the kept wakes that no free job is left for (a wake kept
-        while this job's take was already under way), newest first; to be passed on."""
-        with self.ready_lock:
-            out = []
-            while self.claims and self.busy_jobs + len(self.claims) > self.concurrency:
-                out.append(self.claims.pop())
-            return out
 
     def mark(self, *queues: str) -> None:
         """These queues have (or may have) work: a new one joins the back of the turns, one

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 from asyncio import CancelledError
 from collections import deque
-from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -19,40 +18,9 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...core import scripts
-from ...core.calls import Arg, Call
+from ...core.calls import Call
 from ..base import Liveness
-
-Pack = Callable[[Any, tuple[Arg, ...]], bytes]
-_hiredis_pack: Callable[[Any], bytes] | None
-try:  # the C packer redis-py's sync connections use; its asyncio ones pack in Python
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # hiredis is optional
-    _hiredis_pack = None
-
-
-def _python_pack(conn: Any, words: tuple[Arg, ...]) -> bytes:
-    return b"".join(conn.pack_command(*words))
-
-
-def _c_pack(conn: Any, words: tuple[Arg, ...]) -> bytes:
-    assert _hiredis_pack is not None
-    return _hiredis_pack(words)
-
-
-def packer(conn: Any) -> Pack:
-    """hiredis's packer when it is installed and encodes as the connection does (UTF-8,
-    strict: the same bytes, redis-py's sync connections use it then), else the connection's
-    own ``pack_command``."""
-    enc = conn.encoder
-    utf8 = str(enc.encoding).lower().replace("_", "-") in ("utf-8", "utf8")
-    if _hiredis_pack is not None and utf8 and enc.encoding_errors == "strict":
-        return _c_pack
-    return _python_pack
-
-
-def words(c: Call) -> tuple[Arg, ...]:
-    """The command a call sends: its words, or the EVALSHA of its script."""
-    return ("EVALSHA", c.script.sha, c.nkeys, *c.args) if c.script else c.args
+from ..wire import Pack, packer, words
 
 
 class Settling:

@@ -16,13 +16,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 from ...core import scripts
-from ...core.calls import Arg, Call
+from ...core.calls import Call, command
 from ..base import Liveness
-
-
-def words(c: Call) -> tuple[Arg, ...]:
-    """The command a call sends: its words, or the EVALSHA of its script."""
-    return ("EVALSHA", c.script.sha, c.nkeys, *c.args) if c.script else c.args
+from ..wire import c_pack, packer, words
 
 
 class Executor:
@@ -36,50 +32,57 @@ class Executor:
     def __init__(self, redis: Any) -> None:
         self.redis = redis
         self.idle: deque[Any] = deque()
+        self.c_packed: bool | None = None  # whether hiredis packs (decided on first use)
 
     def call(self, c: Call) -> Any:
         """Run one call (EVALSHA, loading the script on NOSCRIPT) and return its reply."""
+        (reply,) = self._exchange([c])
+        if isinstance(reply, Exception):  # an error reply: the connection stays usable
+            raise reply
+        return reply
+
+    def pipeline(self, calls: list[Call]) -> list[Any]:
+        """Run the calls as one pipeline (one write, then every reply; no MULTI). Error
+        replies come back in place, as exceptions; a call that met NOSCRIPT runs again on
+        the same connection once its script is loaded, so after the calls that followed it
+        (an operation that needs a script to run before a later call sends them in two
+        round trips)."""
+        return self._exchange(calls)
+
+    def _exchange(self, calls: list[Call]) -> list[Any]:
+        """Send the calls in one write over an idle connection of ours and read every reply,
+        error replies in place (a NOSCRIPT one: the script is loaded and the call run again).
+        Anything but an error reply (a connection error, a timeout) discards the connection
+        and every idle one: they went to the same server, so the retry takes a fresh one
+        (behind Sentinel: to the new master) instead of failing once per stale one."""
         try:
             conn = self.idle.pop()
         except IndexError:
             conn = self._checkout()
         try:
-            try:
-                conn.send_command(*words(c))
-                reply = conn.read_response()
-            except NoScriptError:  # loaded over the same connection: the retry meets it there
-                assert c.script is not None
-                conn.send_command("SCRIPT", "LOAD", c.script.source)
-                conn.read_response()
-                conn.send_command(*words(c))
-                reply = conn.read_response()
-        except ResponseError:
-            self.idle.append(conn)
-            raise
+            self._send(conn, calls)
+            replies = [self._reply(conn) for _ in calls]
+            for i, c in enumerate(calls):
+                if isinstance(replies[i], NoScriptError):
+                    assert c.script is not None
+                    self._send(conn, [command("SCRIPT", "LOAD", c.script.source), c])
+                    loaded, reply = self._reply(conn), self._reply(conn)
+                    replies[i] = loaded if isinstance(loaded, ResponseError) else reply
         except BaseException:
-            # every idle connection went to the same server: drop them all, so the retry
-            # takes a fresh one (behind Sentinel: to the new master) instead of failing
-            # once per stale connection
             self._discard(conn)
             for stale in self._drain():
                 self._discard(stale)
             raise
         self.idle.append(conn)
-        return reply
+        return replies
 
-    def pipeline(self, calls: list[Call]) -> list[Any]:
-        """Run the calls as one pipeline (no MULTI). Error replies come back in place, as
-        exceptions; a call that met NOSCRIPT runs again (``call``) once its script is loaded,
-        so after the calls that followed it (an operation that needs a script to run before
-        a later call sends them in two round trips)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for c in calls:
-            pipe.execute_command(*words(c))
-        replies = pipe.execute(raise_on_error=False)
-        return [
-            self.call(c) if isinstance(r, NoScriptError) else r
-            for c, r in zip(calls, replies, strict=True)
-        ]
+    @staticmethod
+    def _reply(conn: Any) -> Any:
+        """One reply, an error reply returned (it leaves the connection usable)."""
+        try:
+            return conn.read_response()
+        except ResponseError as exc:
+            return exc
 
     def load(self) -> None:
         """SCRIPT LOAD every script (one pipeline)."""
@@ -92,6 +95,17 @@ class Executor:
         """Disconnect it and hand it back to the pool, which connects it afresh."""
         conn.disconnect()
         self.redis.connection_pool.release(conn)
+
+    def _send(self, conn: Any, calls: list[Call]) -> None:
+        """Write the calls, packed by hiredis where it gives redis-py's bytes (``packer``),
+        else by the connection."""
+        if self.c_packed is None:
+            self.c_packed = packer(conn) is c_pack
+        if self.c_packed:
+            data = [b"".join([c_pack(conn, words(c)) for c in calls])]
+        else:
+            data = conn.pack_commands([words(c) for c in calls])
+        conn.send_packed_command(data)
 
     def _checkout(self) -> Any:
         pool = self.redis.connection_pool

@@ -148,10 +148,13 @@ class AsyncRunner(RunnerBase):
                 if not batch:
                     await self.flush(done)
                     continue
-                with self.busy():
-                    for q in self.overclaimed():
+                passed = self.begin_batch()
+                try:
+                    for q in passed:
                         self.pass_on(q)
                     await self.handle(batch, done, max_deliveries, unsettled)
+                finally:
+                    self.end_batch()
                 go = True  # ack with the next take, which may find more
         finally:
             await self.flush(done)

@@ -150,10 +150,13 @@ class SyncRunner(RunnerBase):
                 if not batch:
                     self.flush(done)
                     continue
-                with self.busy():
-                    for q in self.overclaimed():
+                passed = self.begin_batch()
+                try:
+                    for q in passed:
                         self.pass_on(q)
                     self.handle(batch, done, max_deliveries, unsettled)
+                finally:
+                    self.end_batch()
                 go = True  # ack with the next take, which may find more
         finally:
             self.flush(done)

@@ -16,7 +16,7 @@ from redis.sentinel import SentinelManagedSSLConnection
 from worqr_py import AsyncWorqr, Worqr
 from worqr_py.drivers.connect import clients, parse_sentinel_url
 
-from .support import RedisServer
+from .support import RedisServer, wait_for
 
 
 def test_sentinel_url_forms() -> None:
@@ -89,12 +89,16 @@ def test_unix_socket_url(servers: Callable[..., RedisServer], make: Callable[...
 
 
 def test_one_connection_error_drops_every_idle_connection(
-    servers: Callable[..., RedisServer],
+    servers: Callable[..., RedisServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The sync fast path keeps idle connections out of the pool. After its server died,
     the first failure drops them all, so the retry reaches the server that answers now on
     a fresh connection (behind Sentinel: the promoted replica) instead of failing once per
-    stale connection (8 here, about 2 s of backoff)."""
+    stale connection (8 here, about 2 s of backoff). The close is hidden from the check
+    made before each use (as when a host vanished without a FIN): the failure path is what
+    is under test here."""
+    from worqr_py.drivers._sync import redis_io
+
     s = servers()
     w = Worqr(s.url, prefix="stale", retry_timeout=10)
     try:
@@ -102,6 +106,7 @@ def test_one_connection_error_drops_every_idle_connection(
         executor.idle.extend(executor._checkout() for _ in range(8))
         assert w.count_queue("q") == 0
         s.restart()
+        monkeypatch.setattr(redis_io, "_readable", lambda socks, timeout: set())
         attempts: list[Any] = []
         call = executor.call
 
@@ -113,5 +118,36 @@ def test_one_connection_error_drops_every_idle_connection(
         assert w.count_queue("q") == 0
         assert len(attempts) == 2, "one failure on a stale connection, then a fresh one"
         assert len(executor.idle) == 1
+    finally:
+        w.close()
+
+
+def test_idle_connections_whose_server_restarted_are_connected_afresh_before_use(
+    servers: Callable[..., RedisServer],
+) -> None:
+    """Each idle connection is checked before use (as redis-py's pool checks those it hands
+    out): once the server's close has reached them, none fails a call."""
+    s = servers()
+    w = Worqr(s.url, prefix="stale", retry_timeout=10)
+    try:
+        executor = w._executor
+        executor.idle.extend(executor._checkout() for _ in range(8))
+        assert w.count_queue("q") == 0
+        socks = [c._sock for c in executor.idle]
+        s.restart()
+        from worqr_py.drivers._sync.redis_io import _readable
+
+        wait_for(lambda: len(_readable(socks, 0)) == len(socks), what="the closes seen")
+        attempts: list[Any] = []
+        call = executor.call
+
+        def counted(c: Any) -> Any:
+            attempts.append(c)
+            return call(c)
+
+        executor.call = counted  # type: ignore[method-assign]
+        for _ in range(10):
+            assert w.count_queue("q") == 0
+        assert len(attempts) == 10, "no call failed on a connection the server had closed"
     finally:
         w.close()

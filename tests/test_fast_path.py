@@ -269,3 +269,29 @@ def test_a_pipeline_returns_error_replies_in_place_and_keeps_the_connection(
         r.delete(key)
         assert w.count_queue("q") == 1
         assert len(w._executor.idle) == 1
+
+
+def test_an_idle_connection_the_server_closed_is_connected_afresh(make: Any, r: Any) -> None:
+    """A heartbeat is not retried: when the server has closed the executor's idle
+    connection (its ``timeout``, CLIENT KILL, a proxy's idle cut), the next call connects
+    afresh, as redis-py's pool does with the connections it hands out, instead of failing
+    (review of 0.7.1: a worker whose beat met such a connection failed itself)."""
+    from worqr_py.drivers._sync.redis_io import _readable
+
+    w = make(heartbeat_interval=30, heartbeat_ttl=90)  # no beat of its own meanwhile
+    w.start_worker()
+    w.enqueue("q", "x")
+    executor = w._executor
+    assert len(executor.idle) >= 1
+    assert r.client_kill_filter(_type="normal", skipme=True) >= 1
+
+    def closed(conn: Any) -> bool:  # the close has reached this side (asyncio: its loop)
+        reader = getattr(conn, "_reader", None)
+        if reader is not None:
+            return bool(reader.at_eof())
+        return conn._sock is not None and bool(_readable([conn._sock], 0))
+
+    wait_for(lambda: all(closed(c) for c in list(executor.idle)), what="the close seen")
+    assert w._run(w._core.beat(), retry=False) is True
+    assert w.alive
+    assert w.get_tasks("q") == ["x"]

@@ -57,7 +57,7 @@ class Executor:
 
     async def call(self, c: Call) -> Any:
         """Run one call (EVALSHA, loading the script on NOSCRIPT) and return its reply."""
-        conn = self.idle.pop() if self.idle else await self._checkout()
+        conn = await self._connection()
         try:
             pack = self._pack or self._packer(conn)
             (reply,) = await self._exchange(conn, pack(conn, words(c)), 1)
@@ -77,7 +77,7 @@ class Executor:
         the same connection once its script is loaded, so after the calls that followed it
         (an operation that needs a script to run before a later call sends them in two
         round trips)."""
-        conn = self.idle.pop() if self.idle else await self._checkout()
+        conn = await self._connection()
         try:
             pack = self._pack or self._packer(conn)
             data = b"".join([pack(conn, words(c)) for c in calls])
@@ -187,6 +187,20 @@ class Executor:
     def _packer(self, conn: Any) -> Pack:
         self._pack = packer(conn)
         return self._pack
+
+    async def _connection(self) -> Any:
+        """An idle connection of ours, else one from the pool. An idle one is checked as
+        the pool checks the connections it hands out: one whose stream has seen the server
+        close it while it sat here (its ``timeout``, CLIENT KILL, a proxy's idle cut) is
+        connected afresh by its next write, instead of failing that call (a heartbeat is
+        not retried). No I/O: the event loop has already read what came."""
+        if not self.idle:
+            return await self._checkout()
+        conn = self.idle.pop()
+        reader = getattr(conn, "_reader", None)
+        if reader is not None and (reader.at_eof() or reader.exception() is not None):
+            await conn.disconnect()
+        return conn
 
     async def _checkout(self) -> Any:
         pool = self.redis.connection_pool

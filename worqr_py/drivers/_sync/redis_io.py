@@ -27,7 +27,8 @@ class Executor:
     never one per thread that ever called, so short-lived threads leak nothing. An error reply
     leaves the connection usable; anything else disconnects it and every idle one and hands
     them back to the pool, so the retry gets a fresh one (behind Sentinel: to the current
-    master). Pipelines go through a redis-py pipeline."""
+    master). An idle connection is checked before use as the pool checks one it hands out
+    (one the server closed meanwhile is connected afresh)."""
 
     def __init__(self, redis: Any) -> None:
         self.redis = redis
@@ -55,17 +56,20 @@ class Executor:
         Anything but an error reply (a connection error, a timeout) discards the connection
         and every idle one: they went to the same server, so the retry takes a fresh one
         (behind Sentinel: to the new master) instead of failing once per stale one."""
+        conn = self._connection()
         try:
-            conn = self.idle.pop()
-        except IndexError:
-            conn = self._checkout()
+            data = self._packed(conn, calls)
+        except BaseException:  # nothing was sent: the connection is as good as before
+            self.idle.append(conn)
+            raise
         try:
-            self._send(conn, calls)
+            conn.send_packed_command(data)
             replies = [self._reply(conn) for _ in calls]
             for i, c in enumerate(calls):
                 if isinstance(replies[i], NoScriptError):
                     assert c.script is not None
-                    self._send(conn, [command("SCRIPT", "LOAD", c.script.source), c])
+                    load = command("SCRIPT", "LOAD", c.script.source)
+                    conn.send_packed_command(self._packed(conn, [load, c]))
                     loaded, reply = self._reply(conn), self._reply(conn)
                     replies[i] = loaded if isinstance(loaded, ResponseError) else reply
         except BaseException:
@@ -96,16 +100,30 @@ class Executor:
         conn.disconnect()
         self.redis.connection_pool.release(conn)
 
-    def _send(self, conn: Any, calls: list[Call]) -> None:
-        """Write the calls, packed by hiredis where it gives redis-py's bytes (``packer``),
-        else by the connection."""
+    def _packed(self, conn: Any, calls: list[Call]) -> list[bytes]:
+        """The calls as bytes: packed by hiredis where it gives redis-py's bytes
+        (``packer``), else by the connection."""
         if self.c_packed is None:
             self.c_packed = packer(conn) is c_pack
         if self.c_packed:
-            data = [b"".join([c_pack(conn, words(c)) for c in calls])]
-        else:
-            data = conn.pack_commands([words(c) for c in calls])
-        conn.send_packed_command(data)
+            return [b"".join([c_pack(conn, words(c)) for c in calls])]
+        packed: list[bytes] = conn.pack_commands([words(c) for c in calls])
+        return packed
+
+    def _connection(self) -> Any:
+        """An idle connection of ours, else one from the pool. An idle one is checked as
+        the pool checks the connections it hands out: one with something to read has been
+        closed by the server while it sat here (its ``timeout``, CLIENT KILL, a proxy's idle
+        cut) and is connected afresh by its next write, instead of failing that call (a
+        heartbeat is not retried). One ``poll`` with no wait."""
+        try:
+            conn = self.idle.pop()
+        except IndexError:
+            return self._checkout()
+        sock = conn._sock
+        if sock is not None and _readable([sock], 0):
+            conn.disconnect()
+        return conn
 
     def _checkout(self) -> Any:
         pool = self.redis.connection_pool

@@ -88,6 +88,19 @@ def test_unix_socket_url(servers: Callable[..., RedisServer], make: Callable[...
     assert w.count_queue("q") == 2
 
 
+def counted_calls(executor: Any) -> list[Any]:
+    """Every call the executor makes from now on (retries included), in a list."""
+    attempts: list[Any] = []
+    call = executor.call
+
+    def counted(c: Any) -> Any:
+        attempts.append(c)
+        return call(c)
+
+    executor.call = counted
+    return attempts
+
+
 def test_one_connection_error_drops_every_idle_connection(
     servers: Callable[..., RedisServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,14 +120,7 @@ def test_one_connection_error_drops_every_idle_connection(
         assert w.count_queue("q") == 0
         s.restart()
         monkeypatch.setattr(redis_io, "_readable", lambda socks, timeout: set())
-        attempts: list[Any] = []
-        call = executor.call
-
-        def counted(c: Any) -> Any:
-            attempts.append(c)
-            return call(c)
-
-        executor.call = counted  # type: ignore[method-assign]
+        attempts = counted_calls(executor)
         assert w.count_queue("q") == 0
         assert len(attempts) == 2, "one failure on a stale connection, then a fresh one"
         assert len(executor.idle) == 1
@@ -138,14 +144,7 @@ def test_idle_connections_whose_server_restarted_are_connected_afresh_before_use
         from worqr_py.drivers._sync.redis_io import _readable
 
         wait_for(lambda: len(_readable(socks, 0)) == len(socks), what="the closes seen")
-        attempts: list[Any] = []
-        call = executor.call
-
-        def counted(c: Any) -> Any:
-            attempts.append(c)
-            return call(c)
-
-        executor.call = counted  # type: ignore[method-assign]
+        attempts = counted_calls(executor)
         for _ in range(10):
             assert w.count_queue("q") == 0
         assert len(attempts) == 10, "no call failed on a connection the server had closed"

@@ -88,6 +88,16 @@ def test_unix_socket_url(servers: Callable[..., RedisServer], make: Callable[...
     assert w.count_queue("q") == 2
 
 
+def eight_idle_connections(servers: Callable[..., RedisServer]) -> tuple[RedisServer, Worqr]:
+    """A server, and a sync client whose executor holds 8 idle connections to it (one of
+    them used once)."""
+    s = servers()
+    w = Worqr(s.url, prefix="stale", retry_timeout=10)
+    w._executor.idle.extend(w._executor._checkout() for _ in range(8))
+    assert w.count_queue("q") == 0
+    return s, w
+
+
 def counted_calls(executor: Any) -> list[Any]:
     """Every call the executor makes from now on (retries included), in a list."""
     attempts: list[Any] = []
@@ -112,12 +122,9 @@ def test_one_connection_error_drops_every_idle_connection(
     is under test here."""
     from worqr_py.drivers._sync import redis_io
 
-    s = servers()
-    w = Worqr(s.url, prefix="stale", retry_timeout=10)
+    s, w = eight_idle_connections(servers)
     try:
         executor = w._executor
-        executor.idle.extend(executor._checkout() for _ in range(8))
-        assert w.count_queue("q") == 0
         s.restart()
         monkeypatch.setattr(redis_io, "_readable", lambda socks, timeout: set())
         attempts = counted_calls(executor)
@@ -133,12 +140,9 @@ def test_idle_connections_whose_server_restarted_are_connected_afresh_before_use
 ) -> None:
     """Each idle connection is checked before use (as redis-py's pool checks those it hands
     out): once the server's close has reached them, none fails a call."""
-    s = servers()
-    w = Worqr(s.url, prefix="stale", retry_timeout=10)
+    s, w = eight_idle_connections(servers)
     try:
         executor = w._executor
-        executor.idle.extend(executor._checkout() for _ in range(8))
-        assert w.count_queue("q") == 0
         socks = [c._sock for c in executor.idle]
         s.restart()
         from worqr_py.drivers._sync.redis_io import _readable

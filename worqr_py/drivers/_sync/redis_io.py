@@ -18,7 +18,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from ...core import scripts
 from ...core.calls import Call, command
 from ..base import Liveness
-from ..wire import c_pack, packer, words
+from ..wire import Pack, packer, words
 
 
 class Executor:
@@ -33,7 +33,7 @@ class Executor:
     def __init__(self, redis: Any) -> None:
         self.redis = redis
         self.idle: deque[Any] = deque()
-        self.c_packed: bool | None = None  # whether hiredis packs (decided on first use)
+        self._pack: Pack | None = None  # ``packer``'s choice, made on first use
 
     def call(self, c: Call) -> Any:
         """Run one call (EVALSHA, loading the script on NOSCRIPT) and return its reply."""
@@ -101,14 +101,14 @@ class Executor:
         self.redis.connection_pool.release(conn)
 
     def _packed(self, conn: Any, calls: list[Call]) -> list[bytes]:
-        """The calls as bytes: packed by hiredis where it gives redis-py's bytes
-        (``packer``), else by the connection."""
-        if self.c_packed is None:
-            self.c_packed = packer(conn) is c_pack
-        if self.c_packed:
-            return [b"".join([c_pack(conn, words(c)) for c in calls])]
-        packed: list[bytes] = conn.pack_commands([words(c) for c in calls])
-        return packed
+        """The calls as one bytes, packed as ``packer`` chose (hiredis where it gives
+        redis-py's bytes, else the connection's own packer), as the asyncio twin packs."""
+        pack = self._pack or self._packer(conn)
+        return [b"".join([pack(conn, words(c)) for c in calls])]
+
+    def _packer(self, conn: Any) -> Pack:
+        self._pack = packer(conn)
+        return self._pack
 
     def _connection(self) -> Any:
         """An idle connection of ours, else one from the pool. An idle one is checked as

@@ -101,6 +101,7 @@ def test_timeouts_end_a_cpu_loop_and_a_coroutine(
 ) -> None:
     producer = make()
     worker = jobs_worker(timeout=0.5, isolation=isolation)
+    first_id = worker.worker_id
     for name, args in (("spin", (0,)), ("nap", (30,))):
         with pytest.raises(JobFailed) as caught:
             producer.wait_for_result(producer.submit("q", name, *args).id, 30)
@@ -108,7 +109,12 @@ def test_timeouts_end_a_cpu_loop_and_a_coroutine(
     own = producer.submit("q", "nap", 0.01, timeout=20)  # the job's own timeout wins
     assert producer.wait_for_result(own.id, 30) == "rested"
     counts = worker.job_counts()
-    assert counts[("q", "spin")]["timed_out"] == 1 and counts[("q", "nap")]["timed_out"] == 1
+    timed_out = (counts[("q", "spin")]["timed_out"], counts[("q", "nap")]["timed_out"])
+    if worker.worker_id == first_id:
+        assert timed_out == (1, 1)
+    else:  # its heartbeat lapsed on a busy machine (FAST: 0.4 s TTL): it re-registered,
+        # and a job it held when it failed was run again by its new id, as promised
+        assert min(timed_out) >= 1
 
 
 def test_process_isolation_runs_each_job_in_a_child(make: Any, jobs_worker: Any) -> None:

@@ -154,3 +154,34 @@ def test_idle_connections_whose_server_restarted_are_connected_afresh_before_use
         assert len(attempts) == 10, "no call failed on a connection the server had closed"
     finally:
         w.close()
+
+
+def test_a_child_process_after_fork_never_uses_the_parents_idle_connections(
+    servers: Callable[..., RedisServer],
+) -> None:
+    """A sync client made before ``os.fork`` (a producer created at import, then forked
+    workers) works in both processes, as redis-py's own client does: the child forgets the
+    parent's idle connections (the same sockets: sharing one, each process could read the
+    other's reply) without closing them, and connects its own."""
+    s = servers()
+    w = Worqr(s.url, prefix="fork")
+    try:
+        assert w.enqueue("q", "a") == 1  # leaves the parent's connection idle
+        parents = [c._sock for c in w._executor.idle]
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit code, never return into pytest
+            code = 1
+            try:
+                import signal
+
+                signal.alarm(30)
+                ok = w.enqueue("q", "b") == 2
+                code = 0 if ok and all(c._sock not in parents for c in w._executor.idle) else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the child used the parent's socket"
+        assert [c._sock for c in w._executor.idle] == parents
+        assert w.enqueue("q", "c") == 3, "the parent's connection still works"
+    finally:
+        w.close()

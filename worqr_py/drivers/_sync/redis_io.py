@@ -6,6 +6,7 @@ and ``PubSub`` (the listener's blocking read). Hand-written, as is its asyncio t
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import socket
 from collections import deque
@@ -28,12 +29,16 @@ class Executor:
     leaves the connection usable; anything else disconnects it and every idle one and hands
     them back to the pool, so the retry gets a fresh one (behind Sentinel: to the current
     master). An idle connection is checked before use as the pool checks one it hands out
-    (one the server closed meanwhile is connected afresh)."""
+    (one the server closed meanwhile is connected afresh). In a child process after
+    ``fork`` the idle connections are the parent's sockets: they are forgotten, untouched,
+    as redis-py's pool forgets the parent's, so the two processes never read each other's
+    replies."""
 
     def __init__(self, redis: Any) -> None:
         self.redis = redis
         self.idle: deque[Any] = deque()
         self._pack: Pack | None = None  # ``packer``'s choice, made on first use
+        self._pid = os.getpid()  # the process whose connections ``idle`` holds
 
     def call(self, c: Call) -> Any:
         """Run one call (EVALSHA, loading the script on NOSCRIPT) and return its reply."""
@@ -116,6 +121,8 @@ class Executor:
         closed by the server while it sat here (its ``timeout``, CLIENT KILL, a proxy's idle
         cut) and is connected afresh by its next write, instead of failing that call (a
         heartbeat is not retried). One ``poll`` with no wait."""
+        if self._pid != os.getpid():
+            self._forked()
         try:
             conn = self.idle.pop()
         except IndexError:
@@ -124,6 +131,12 @@ class Executor:
         if sock is not None and _readable([sock], 0):
             conn.disconnect()
         return conn
+
+    def _forked(self) -> None:
+        """In a child after ``fork``: forget the parent's idle connections (never use,
+        disconnect or release them: the parent still reads from those sockets)."""
+        self.idle = deque()
+        self._pid = os.getpid()
 
     def _checkout(self) -> Any:
         pool = self.redis.connection_pool
@@ -143,6 +156,8 @@ class Executor:
 
     def release(self) -> None:
         """Give the idle connections back to the pool (on close)."""
+        if self._pid != os.getpid():
+            self._forked()
         for conn in self._drain():
             self.redis.connection_pool.release(conn)
 

@@ -132,6 +132,9 @@ def test_two_prefixes_never_see_each_other(make: Any, prefix: str) -> None:
         (lambda w: w.enqueue("q", None), TypeError, "task"),
         (lambda w: w.enqueue("q", 5), TypeError, "task"),
         (lambda w: w.enqueue("q", ["ok", None]), TypeError, "task[1]"),
+        (lambda w: w.enqueue("q", ["ok", "ok", "\ud800"]), ValueError, "task[2]"),
+        (lambda w: w.enqueue("q", ("ok", "\x1fjob")), ValueError, "task[1]"),
+        (lambda w: w.enqueue("q", ["\ud83d", "\ude00"]), ValueError, "task[0]"),
         (lambda w: w.enqueue("q", "\ud800"), ValueError, "task"),
         (lambda w: w.cancel_tasks("q", None), TypeError, "task"),
         (lambda w: w.get_tasks(b"q"), TypeError, "queue"),
@@ -139,6 +142,7 @@ def test_two_prefixes_never_see_each_other(make: Any, prefix: str) -> None:
         (lambda w: w.on("q", "not callable"), TypeError, "handler"),
         (lambda w: w.get_working_queues(""), ValueError, "worker_id"),
         (lambda w: w.finish_process(None), TypeError, "process_id"),
+        (lambda w: w.dequeue_many("q", 1, finish="q_x.1"), TypeError, "finish"),
     ],
 )
 def test_bad_input_names_the_argument_and_writes_nothing(

@@ -30,7 +30,7 @@ def test_dequeue_many_can_finish_the_previous_batch_in_the_same_call(make: Any) 
     assert [p.task for p in second] == ["3", "4", "5"]
     assert [p.task for p in w.get_matching_processes("0")] == []  # finished
     assert w.processes == second and lost == []
-    assert w.dequeue_many("q", 3, finish=[p.id for p in second]) == []
+    assert w.dequeue_many("q", 3, finish={p.id for p in second}) == []  # any iterable of ids
     assert not [k for k in w.snapshot(["q"]) if ":p:" in k]  # nothing left in process
 
 

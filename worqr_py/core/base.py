@@ -126,6 +126,8 @@ class CoreBase:
     def pop_due(self, queues: frozenset[str]) -> list[str]:
         """The queues among these whose earliest delayed task is due now, forgetting those
         times (the next dequeue reply tells the next ones)."""
+        if not self.due:  # the common case: nothing delayed is known (every take asks)
+            return []
         now = self.clock()
         fired = [q for q, t in list(self.due.items()) if t <= now and q in queues]
         for q in fired:

@@ -40,6 +40,8 @@ class ProcessOps(ReturnOps):
             raise TypeError(f"count must be an int, not {type(count).__name__}")
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
+        if isinstance(finish, str):
+            raise TypeError("finish must be a list of process ids, not a str")
         w = self.worker
         wid = self._alive()
         if queue not in w.queues:

@@ -40,10 +40,22 @@ def unique_task(value: Any) -> str:
 
 
 def tasks(value: Any, arg: str = "task") -> list[str]:
-    """A task to enqueue, or a list/tuple of them, as a list."""
-    if isinstance(value, (list, tuple)):
-        return [new_task(t, f"{arg}[{i}]") for i, t in enumerate(value)]
-    return [new_task(value, arg)]
+    """A task to enqueue, or a list/tuple of them, as a list. A list is checked in one pass
+    (types and the job mark per task, UTF-8 once for all: a str that does not encode makes
+    their concatenation fail too); only a bad one is looked for task by task, to name it."""
+    if not isinstance(value, (list, tuple)):
+        return [new_task(value, arg)]
+    out = list(value)
+    for t in out:
+        if not isinstance(t, str) or t.startswith("\x1f"):
+            break
+    else:
+        try:
+            "".join(out).encode("utf-8")
+            return out
+        except UnicodeEncodeError:
+            pass
+    return [new_task(t, f"{arg}[{i}]") for i, t in enumerate(out)]
 
 
 def job_key(value: Any, arg: str = "job_id") -> str:

@@ -315,6 +315,10 @@ def test_tasks_prints_one_line_per_task(server: Any, make: Any, prefix: str) -> 
             ("worker", "tests.handlers:record", "-q", "q", "--heartbeat-ttl", "0"),
             "'--heartbeat-ttl'",
         ),
+        (  # each valid alone: the client's own check names it
+            ("worker", "tests.handlers:record", "-q", "q", "--heartbeat-ttl", "1"),
+            "'--heartbeat-ttl'",
+        ),
     ],
 )
 def test_a_bad_option_value_names_the_option(
@@ -323,6 +327,11 @@ def test_a_bad_option_value_names_the_option(
     done = worqr(server, prefix, *args)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert f"Invalid value for {option}" in done.stderr, done.stderr
+
+
+def test_a_bad_prefix_names_the_option(server: Any) -> None:
+    done = worqr(server, "a{b", "queues")
+    assert done.returncode == 2 and "Invalid value for '--prefix'" in done.stderr, done.stderr
 
 
 def test_the_worker_says_loudly_that_redis_restarted_and_goes_on(servers: Any, prefix: str) -> None:

@@ -42,10 +42,19 @@ class Settings:
         self.url, self.prefix = url, prefix
 
     def client(self, **options: Any) -> Worqr:
+        """A client; a bad option value (each check names its argument first) is a usage
+        error naming the option (status 2), a bad URL a user mistake (status 1)."""
         try:
             return Worqr(self.url, prefix=self.prefix, **options)
         except ValueError as exc:
+            arg = str(exc).split(" ", 1)[0]
+            if arg in CLIENT_OPTIONS:
+                option = "--" + arg.replace("_", "-")
+                raise click.UsageError(redact(f"Invalid value for '{option}': {exc}")) from None
             raise click.ClickException(redact(f"bad --url or option: {exc}")) from None
+
+
+CLIENT_OPTIONS = ("prefix", "heartbeat_interval", "heartbeat_ttl", "poll_interval")
 
 
 class Cli(click.Group):

@@ -56,6 +56,12 @@ def pid() -> int:
     return os.getpid()
 
 
+def hold_pid(path: str) -> None:
+    """Writes its process id to ``path``, then blocks (until the process is killed)."""
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(3600)
+
+
 async def upstream_timeout() -> None:
     """A coroutine whose own TimeoutError is its error, not a job timeout."""
     raise TimeoutError("upstream did not answer")
@@ -70,6 +76,15 @@ def stubborn(n: int) -> int:
             continue
 
 
+def exits(code: int) -> None:
+    """``sys.exit`` in a job (argparse does it on bad arguments): a failure of the job."""
+    sys.exit(code)
+
+
+async def aexits(code: int) -> None:
+    raise SystemExit(code)
+
+
 def child_of_child() -> int:
     """Starts a process of its own: allowed in a process-isolated job (not a daemon)."""
     ctx = multiprocessing.get_context("spawn")
@@ -79,7 +94,8 @@ def child_of_child() -> int:
     return proc.exitcode if proc.exitcode is not None else -1
 
 
-_ALL = (add, greet, spin, nap, boom, unserializable, hold, pid, upstream_timeout, stubborn)
+_ALL = (add, greet, spin, nap, boom, unserializable, hold, pid, upstream_timeout, stubborn, exits)
+_ALL += (aexits, hold_pid)
 FUNCTIONS = {f.__name__: f for f in (*_ALL, child_of_child)}
 
 

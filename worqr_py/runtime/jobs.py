@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import ctypes
 import inspect
 import json
@@ -103,6 +104,7 @@ class JobPolicy:
         self.timeout = None if timeout is None else v.seconds(timeout, "timeout")
         self.isolation = isolation
         self.retry = retry
+        self.children = Children()  # isolation="process": the children running jobs now
 
     def prepare(self, call: JobCall, p: Process) -> tuple[Callable[..., Any], dict[str, Any]]:
         """The function to call and its kwargs (with ``job=`` if it asks). Raises
@@ -214,8 +216,8 @@ def call_with_timeout(
 
     timer = threading.Timer(timeout, interrupt)
     timer.daemon = True
-    timer.start()
     try:
+        timer.start()  # in the try: a short timeout can fire while start() waits for it
         try:
             return f(*args, **kwargs)
         finally:
@@ -231,7 +233,7 @@ async def await_with_timeout(result: Any, timeout: float | None) -> Any:
     ``TimeoutError`` the coroutine raises itself stays its own."""
     if timeout is None:
         return await result
-    task = asyncio.ensure_future(result)
+    task = asyncio.ensure_future(_exit_contained(result))
     try:
         done, _ = await asyncio.wait({task}, timeout=timeout)
     except BaseException:  # our caller was cancelled (a forced shutdown): so is the job
@@ -241,20 +243,78 @@ async def await_with_timeout(result: Any, timeout: float | None) -> Any:
         task.cancel()
         await asyncio.wait({task})
         raise JobTimeout(f"the job ran longer than {timeout:g} s")
-    return task.result()
+    outcome = task.result()
+    if isinstance(outcome, _Exited):
+        raise outcome.exc  # in the caller's task, which fails the job with it
+    return outcome
+
+
+class _Exited:
+    """A ``SystemExit`` a job's coroutine raised in the task ``await_with_timeout`` runs it
+    in, carried out as a value: raised there, it would stop the event loop itself."""
+
+    def __init__(self, exc: SystemExit) -> None:
+        self.exc = exc
+
+
+async def _exit_contained(result: Any) -> Any:
+    try:
+        return await result
+    except SystemExit as exc:
+        return _Exited(exc)
+
+
+class Children:
+    """The child processes of one ``run_jobs``'s process-isolated jobs while they run, so
+    that ``run_jobs`` kills those still running when it ends (a grace that ran out:
+    ``fail_worker`` has returned their jobs, which another worker may take at once)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[Any] = set()
+        self._closed = False  # kill_all ran: a child started after it is killed at once
+
+    def add(self, proc: Any) -> None:
+        with self._lock:
+            self._procs.add(proc)
+            late = self._closed
+        if late:
+            with contextlib.suppress(Exception):
+                proc.kill()
+
+    def discard(self, proc: Any) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def kill_all(self) -> int:
+        """SIGKILL every child still running a job; how many there were."""
+        with self._lock:
+            procs = list(self._procs)
+            self._closed = True
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.kill()
+        return len(procs)
 
 
 def call_in_process(
-    f: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], timeout: float | None
+    f: Callable[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    children: Children | None = None,
 ) -> Any:
     """Call ``f`` (importable: module-level) in a child process (spawned: nothing of this
     process' threads or connections is inherited); kill it after ``timeout`` seconds
-    (``JobTimeout``). Its exception comes back as a ``JobChildError`` with its record."""
+    (``JobTimeout``). Its exception comes back as a ``JobChildError`` with its record.
+    ``children``: where the child is listed while it runs."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, f, args, kwargs))  # may have children
     proc.start()
     child.close()
+    if children is not None:
+        children.add(proc)
     try:
         if not parent.poll(timeout):
             proc.kill()
@@ -264,6 +324,8 @@ def call_in_process(
         except EOFError:
             raise JobChildError(f"the child process died (exit code {proc.exitcode})") from None
     finally:
+        if children is not None:
+            children.discard(proc)
         proc.join(5)
         parent.close()
     if not ok:

@@ -279,6 +279,12 @@ class RunnerBase:
             self.outcomes.pop(pid, None)
 
     @staticmethod
+    def not_started(p: Process) -> None:
+        """A prefetched process was lost before its handler started (the worker failed):
+        it is not run here (``lost`` told of it; a peer returns it to its queue)."""
+        log.warning("not starting %s on %r: this worker no longer holds it", p.id, p.queue)
+
+    @staticmethod
     def record_gone(p: Process) -> None:
         log.warning(
             "job %s: no record, or a stale copy (expired, its queue deleted, or a newer job "

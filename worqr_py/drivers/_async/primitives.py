@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from pyee.asyncio import AsyncIOEventEmitter
 
-from ...runtime.jobs import await_with_timeout, call_in_process, call_with_timeout
+from ...runtime.jobs import Children, await_with_timeout, call_in_process, call_with_timeout
 from .redis_io import SETTLING, Settling
 
 T = TypeVar("T")
@@ -220,12 +220,13 @@ async def run_job_call(
     kwargs: dict[str, Any],
     timeout: float | None,
     isolation: str,
+    children: Children | None = None,
 ) -> Any:
     """Call a job's function (runtime/jobs.py): a coroutine function on the loop, cancelled
     at the timeout; a plain one in a thread, interrupted there; with ``isolation="process"``
     in a child process, killed."""
     if isolation == "process":
-        return await asyncio.to_thread(call_in_process, f, args, kwargs, timeout)
+        return await asyncio.to_thread(call_in_process, f, args, kwargs, timeout, children)
     if asyncio.iscoroutinefunction(f):
         return await await_with_timeout(f(*args, **kwargs), timeout)
     result = await asyncio.to_thread(call_with_timeout, f, args, kwargs, timeout)

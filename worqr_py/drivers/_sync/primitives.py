@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from pyee.base import EventEmitter
 
-from ...runtime.jobs import await_with_timeout, call_in_process, call_with_timeout
+from ...runtime.jobs import Children, await_with_timeout, call_in_process, call_with_timeout
 
 T = TypeVar("T")
 Work = Callable[[], Any]
@@ -137,12 +137,13 @@ def run_job_call(
     kwargs: dict[str, Any],
     timeout: float | None,
     isolation: str,
+    children: Children | None = None,
 ) -> Any:
     """Call a job's function (runtime/jobs.py) in the runner thread, interrupted there at
     the timeout; a coroutine function in a loop of its own, cancelled; with
     ``isolation="process"`` in a child process, killed."""
     if isolation == "process":
-        return call_in_process(f, args, kwargs, timeout)
+        return call_in_process(f, args, kwargs, timeout, children)
     if asyncio.iscoroutinefunction(f):
         return asyncio.run(await_with_timeout(f(*args, **kwargs), timeout))
     result = call_with_timeout(f, args, kwargs, timeout)

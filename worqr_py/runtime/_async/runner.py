@@ -65,6 +65,8 @@ class AsyncRunner(RunnerBase):
             self.w._unwake(self.on_wake)
             if self.w.alive:
                 await self.w.fail_worker()  # what is still running goes back to the front now
+            if self.jobs is not None:  # and is not run on here as well (isolation="process")
+                self.jobs.children.kill_all()
 
     async def start(self) -> None:
         """Register and join. A failure after registering (a lost heartbeat, a subscribe
@@ -185,13 +187,20 @@ class AsyncRunner(RunnerBase):
     ) -> None:
         """Run the handler on each process of a batch: finished ones go to ``done`` (acked
         with the next take), failed ones back at once: to the front, to the delayed set (a
-        retry later) or to the dead-letter list (``failed`` says which)."""
+        retry later) or to the dead-letter list (``failed`` says which). A process this
+        worker no longer holds (it failed meanwhile: its processes were lost, and a peer
+        returns them) is not started. ``SystemExit`` (``sys.exit()`` in a handler) fails the
+        task like any exception, instead of ending the job that runs it."""
+        core = self.w._core
         for p in batch:
             if self.stop.is_set():
                 break  # prefetched, not started: fail_worker returns it to the front
+            if p.id not in core.worker.held:  # read each time: a failure replaces it
+                self.not_started(p)  # lost: another worker may be running it already
+                continue
             try:
                 outcome = await self.run_one(p)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 how, wait = self.job_failed(p, exc, max_deliveries)
                 if how == "fail":  # a job's last try: it ends failed, acked with the next take
                     done.setdefault(p.queue, []).append(p.id)
@@ -227,7 +236,8 @@ class AsyncRunner(RunnerBase):
         self.jobs.retry_of(call)  # unreadable options fail the job now, not its failure
         timeout = self.jobs.timeout_of(call)
         started = time.monotonic()
-        result = await run_job_call(f, call.args, kwargs, timeout, self.jobs.isolation)
+        children = self.jobs.children
+        result = await run_job_call(f, call.args, kwargs, timeout, self.jobs.isolation, children)
         outcome = core.finished(result)
         log_done(call, p, started)
         return outcome

@@ -24,6 +24,10 @@ from .conftest import FAST
 from .job_worker import FUNCTIONS
 from .support import wait_for
 
+# Workers here share the 2 CPUs with six redis-servers: a 0.4 s heartbeat TTL (0.25 s of trust
+# after a beat) lapsed one mid-test on a loaded CI run; none of these tests waits for a lapse.
+CLUSTER_FAST = {**FAST, "heartbeat_ttl": 1.0}
+
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RedisCluster]:
@@ -47,7 +51,7 @@ def spread(c: RedisCluster, prefix: str, n: int = 3) -> list[str]:
 
 
 def test_queues_on_every_master(make: Any, cluster: RedisCluster, prefix: str) -> None:
-    w = make(url=cluster.url, **FAST)
+    w = make(url=cluster.url, **CLUSTER_FAST)
     w.init()
     queues = spread(cluster, prefix)
     for q in queues:
@@ -67,7 +71,7 @@ def test_queues_on_every_master(make: Any, cluster: RedisCluster, prefix: str) -
 
 
 def test_a_flushed_script_cache_is_reloaded(make: Any, cluster: RedisCluster) -> None:
-    w = make(url=cluster.url, **FAST)
+    w = make(url=cluster.url, **CLUSTER_FAST)
     w.enqueue("a", "t")
     for node in cluster.masters():
         node.client().script_flush()
@@ -76,13 +80,13 @@ def test_a_flushed_script_cache_is_reloaded(make: Any, cluster: RedisCluster) ->
 
 def test_jobs_and_a_reclaim_across_masters(make: Any, cluster: RedisCluster, prefix: str) -> None:
     queues = spread(cluster, prefix)
-    producer, dead, peer = make(url=cluster.url), make(url=cluster.url, **FAST), None
+    producer, dead, peer = make(url=cluster.url), make(url=cluster.url, **CLUSTER_FAST), None
     dead.start_worker()
     for q in queues:
         dead.start_work(q)
         producer.enqueue(q, f"held-{q}")
         assert dead.dequeue(q) is not None
-    peer = make(url=cluster.url, **FAST)
+    peer = make(url=cluster.url, **CLUSTER_FAST)
     peer.start_worker()
     assert peer.fail_worker(dead.worker_id) == 3  # as a reclaim does
     assert [producer.get_tasks(q) for q in queues] == [[f"held-{q}"] for q in queues]
@@ -167,7 +171,7 @@ def test_a_redis_cluster_of_your_own(cluster: RedisCluster, prefix: str) -> None
     its slot's master through that client's slot map, so events and wake-ups arrive."""
     rc = cluster.client()
     seen: list[tuple[str, str]] = []
-    with Worqr(redis=rc, prefix=prefix, **FAST) as w:
+    with Worqr(redis=rc, prefix=prefix, **CLUSTER_FAST) as w:
         w.on("mine", lambda kind, message: seen.append((kind, message)))
         w.enqueue("mine", ["a", "b"])
         wait_for(lambda: ("work", "2") in seen, what="the work event")
@@ -182,7 +186,7 @@ def test_a_dead_startup_node_is_skipped(make: Any, cluster: RedisCluster) -> Non
     sharded subscriptions go where its slot map says (an event arrives)."""
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there
     live = ",".join(f"127.0.0.1:{n.port}" for n in cluster.nodes if n.pings())
-    w = make(url=f"redis+cluster://{dead},{live}", **FAST)
+    w = make(url=f"redis+cluster://{dead},{live}", **CLUSTER_FAST)
     seen: list[tuple[str, str]] = []
     w.on("skip", lambda kind, message: seen.append((kind, message)))
     w.enqueue("skip", "t")

@@ -60,8 +60,11 @@ class ClusterExecutor:
     each call to the master of its keys' slot (a script by its KEYS, which share one hash tag)
     and follows MOVED and ASK. Scripts run as their cluster variant (``scripts.SHARDED``:
     SPUBLISH). A NOSCRIPT (a node that never had the script, or a replica promoted since)
-    loads it on every master and runs the call again. A pipeline runs its calls in order,
-    error replies in place; a ``Commuting`` one runs each node's share at the same time."""
+    runs the call again as an EVAL of the script's source, which follows MOVED to the
+    slot's master as it is now and caches the script there (a SCRIPT LOAD "on every
+    master" goes to the masters of a slot map that can be stale right after a failover).
+    A pipeline runs its calls in order, error replies in place; a ``Commuting`` one runs
+    each node's share at the same time."""
 
     def __init__(self, redis: Any) -> None:
         self.redis = redis
@@ -70,10 +73,10 @@ class ClusterExecutor:
         with unreachable():
             try:
                 return await self.redis.execute_command(*cluster_words(c))
-            except NoScriptError:
+            except NoScriptError:  # EVAL runs it where the slot is now, and caches it there
                 assert c.script is not None
-                await self.redis.script_load(scripts.SHARDED[c.script.name].source)
-                return await self.redis.execute_command(*cluster_words(c))
+                source = scripts.SHARDED[c.script.name].source
+                return await self.redis.execute_command("EVAL", source, c.nkeys, *c.args)
 
     async def pipeline(self, calls: list[Call]) -> list[Any]:
         if isinstance(calls, Commuting) and len(calls) > 1:

@@ -78,9 +78,12 @@ class ClusterExecutor:
     to the master of its keys' slot (a script by its KEYS, which share one hash tag) and
     follows MOVED and ASK. Scripts run as their cluster variant (``scripts.SHARDED``:
     SPUBLISH). A NOSCRIPT (a node that never had the script, or a replica promoted since)
-    loads it on every master and runs the call again. A pipeline runs its calls in order,
-    error replies in place; a ``Commuting`` one sends each node's share as one batch, all
-    batches before any reply is read: one round trip however many slots it spans."""
+    runs the call again as an EVAL of the script's source, which follows MOVED to the
+    slot's master as it is now and caches the script there (a SCRIPT LOAD "on every
+    master" goes to the masters of a slot map that can be stale right after a failover).
+    A pipeline runs its calls in order, error replies in place; a ``Commuting`` one sends
+    each node's share as one batch, all batches before any reply is read: one round trip
+    however many slots it spans."""
 
     def __init__(self, redis: Any) -> None:
         self.redis = redis
@@ -89,10 +92,10 @@ class ClusterExecutor:
         with unreachable():
             try:
                 return self.redis.execute_command(*cluster_words(c))
-            except NoScriptError:
+            except NoScriptError:  # EVAL runs it where the slot is now, and caches it there
                 assert c.script is not None
-                self.redis.script_load(scripts.SHARDED[c.script.name].source)
-                return self.redis.execute_command(*cluster_words(c))
+                source = scripts.SHARDED[c.script.name].source
+                return self.redis.execute_command("EVAL", source, c.nkeys, *c.args)
 
     def pipeline(self, calls: list[Call]) -> list[Any]:
         if isinstance(calls, Commuting) and len(calls) > 1:

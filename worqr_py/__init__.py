@@ -57,4 +57,4 @@ __all__ = [
     "Worqr",
     "WorqrError",
 ]
-__version__ = "0.7.1"
+__version__ = "0.7.2"

@@ -36,6 +36,16 @@ def sha(r: Any, script: scripts.Script) -> str:
     return scripts.SHARDED[script.name].sha if on_cluster(r) else script.sha
 
 
+def cached(r: Any, script: scripts.Script) -> bool:
+    """Whether the server holds ``script`` in its script cache: on a cluster, whether a
+    master does (a call that met NOSCRIPT runs the script by EVAL, which caches it on the
+    master of its keys' slot only)."""
+    if on_cluster(r):
+        nodes = r.get_primaries()
+        return any(r.get_redis_connection(n).script_exists(sha(r, script))[0] for n in nodes)
+    return bool(r.script_exists(script.sha)[0])
+
+
 def numsub(r: Any, channel: str) -> int:
     """How many connections subscribe ``channel``: PUBSUB NUMSUB, or on a cluster PUBSUB
     SHARDNUMSUB at the master of its slot (its channels are shard channels there)."""

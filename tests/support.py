@@ -134,11 +134,26 @@ def running(w: Any, queues: Any, handler: Callable[..., Any], **kw: Any) -> Iter
     its worker is alive; on leaving, ``shutdown()`` and the thread must end (a test never
     leaves a runner behind, pass or fail)."""
     kw.setdefault("grace", 5)
+    with _in_thread(w, lambda: w.run(queues, handler, **kw), kw["grace"]) as t:
+        yield t
+
+
+@contextlib.contextmanager
+def running_jobs(w: Any, functions: Any, queues: Any, **kw: Any) -> Iterator[Any]:
+    """``w.run_jobs(functions, queues, **kw)`` in a thread for the ``with`` block, as
+    ``running`` runs ``w.run``."""
+    kw.setdefault("grace", 5)
+    with _in_thread(w, lambda: w.run_jobs(functions, queues, **kw), kw["grace"]) as t:
+        yield t
+
+
+@contextlib.contextmanager
+def _in_thread(w: Any, run: Callable[[], Any], grace: float) -> Iterator[Any]:
     errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            w.run(queues, handler, **kw)
+            run()
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -149,11 +164,11 @@ def running(w: Any, queues: Any, handler: Callable[..., Any], **kw: Any) -> Iter
         yield t
     finally:
         w.shutdown()
-        t.join(kw["grace"] + 10)
+        t.join(grace + 10)
         if t.is_alive():
             w.shutdown(force=True)
             t.join(5)
-    assert not t.is_alive(), "run() did not return after shutdown()"
+    assert not t.is_alive(), "the runner did not return after shutdown()"
     assert not errors, errors
 
 

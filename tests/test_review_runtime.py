@@ -15,7 +15,7 @@ from worqr_py.runtime.jobs import Interrupted, JobTimeout, call_with_timeout
 
 from .conftest import FAST
 from .job_worker import FUNCTIONS
-from .support import running, task_log, wait_for
+from .support import running, running_jobs, task_log, wait_for
 
 
 def test_a_timeout_that_fires_while_its_timer_starts_is_a_job_timeout() -> None:
@@ -36,21 +36,13 @@ def test_tiny_job_timeouts_never_end_a_runner(make: Any) -> None:
     runner jobs go on taking: none dies on the timeout's interrupt."""
     producer, w = make(), make(**FAST)
     ids = [producer.submit("q", "spin", 0, timeout=0.002).id for _ in range(40)]
-    t = threading.Thread(
-        target=w.run_jobs, args=(FUNCTIONS, "q"), kwargs={"concurrency": 2}, daemon=True
-    )
-    t.start()
-    try:
+    with running_jobs(w, FUNCTIONS, "q", concurrency=2):
         wait_for(
             lambda: all(producer.get_job(i).status == "failed" for i in ids),
             timeout=60,
             what="every job timed out and failed",
         )
         assert producer.wait_for_result(producer.submit("q", "add", 1, 2).id, 30) == 3
-    finally:
-        w.shutdown(force=True)
-        t.join(15)
-    assert not t.is_alive()
 
 
 def test_sys_exit_in_a_handler_fails_the_task_and_the_runner_goes_on(make: Any) -> None:
@@ -80,17 +72,11 @@ def test_sys_exit_in_a_job_fails_the_job(make: Any) -> None:
         producer.submit("q", "aexits", 2, timeout=30),
         producer.submit("q", "exits", 2, timeout=30),
     ]
-    t = threading.Thread(target=w.run_jobs, args=(FUNCTIONS, "q"), daemon=True)
-    t.start()
-    try:
+    with running_jobs(w, FUNCTIONS, "q"):
         for job in jobs:
             wait_for(lambda job=job: producer.get_job(job.id).status == "failed", timeout=30)
             assert producer.get_job(job.id).error.type == "SystemExit"
         assert producer.wait_for_result(producer.submit("q", "add", 1, 2).id, 30) == 3
-    finally:
-        w.shutdown(force=True)
-        t.join(15)
-    assert not t.is_alive()
 
 
 def owner(process_id: str) -> str:

@@ -19,7 +19,7 @@ import redis.asyncio as aredis
 
 from worqr_py import AsyncWorqr, Retry
 from worqr_py.core.keys import Keys
-from worqr_py.errors import JobFailed, JobNotFound, JobWaitTimeout
+from worqr_py.errors import ClientClosed, JobFailed, JobNotFound, JobWaitTimeout
 
 from .conftest import FAST, worker
 from .support import wait_for
@@ -310,6 +310,30 @@ def test_an_end_wakes_waiters_on_another_client_by_pub_sub(make: Any, r: Any, pr
     assert got[ok.id] == 42
     assert isinstance(got[bad.id], JobFailed) and got[bad.id].error.type == "KeyError"
     assert got[ok.id + " took"] < 10 and got[bad.id + " took"] < 10  # not the 30 s poll
+
+
+def test_closing_the_client_ends_a_wait_with_client_closed(make: Any, r: Any, prefix: str) -> None:
+    """A wait with no timeout, for a job no worker runs, ends with ``ClientClosed`` when
+    another thread closes the client (woken by the close, not by its 30 s poll)."""
+    w = make(poll_interval=30)
+    job = w.submit("q", "f")
+    got: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            w.wait_for_result(job.id)
+        except BaseException as exc:
+            got.append(exc)
+
+    t = threading.Thread(target=wait, daemon=True)  # daemon: a regression must not hang
+    t.start()
+    wait_for(lambda: r.exists(Keys(prefix).queue("q").job_waiters), SOON, "a waiter")
+    started = time.monotonic()
+    w.close()
+    t.join(SOON)
+    assert not t.is_alive(), "the wait went on after close()"
+    assert time.monotonic() - started < 10  # not the 30 s poll
+    assert len(got) == 1 and isinstance(got[0], ClientClosed) and job.id in str(got[0]), got
 
 
 def test_threads_waiting_at_once_on_one_client_share_one_listener(make: Any) -> None:

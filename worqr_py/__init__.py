@@ -17,6 +17,7 @@ from .drivers import AsyncWorqr, Worqr
 from .drivers._async.jobs import AsyncJob
 from .drivers._sync.jobs import Job
 from .errors import (
+    ClientClosed,
     JobFailed,
     JobNotFound,
     JobTimeout,
@@ -34,6 +35,7 @@ from .runtime.retry import Retry, RetryLater
 __all__ = [
     "AsyncJob",
     "AsyncWorqr",
+    "ClientClosed",
     "DeadLetter",
     "Delayed",
     "Job",

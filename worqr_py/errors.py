@@ -36,6 +36,11 @@ class JobWaitTimeout(WorqrError, TimeoutError):
     """``wait_for_result`` gave up: the job had not ended within the caller's timeout."""
 
 
+class ClientClosed(WorqrError):
+    """The client was closed (``close()``, from another thread or task) while this call
+    waited for a job to end (``wait_for_result``, ``wait_for_job``, ``job.result()``)."""
+
+
 class JobFailed(WorqrError):
     """The job ended without a result: ``failed`` (its function raised, or timed out, on
     its last try), ``dead`` (dead-lettered) or ``cancelled``. ``info`` is its record;

@@ -301,12 +301,16 @@ class DriverBase:
                 self._dispatch(queue, kind, body)
         return None
 
-    def _missed(self) -> None:
-        """The subscriber reconnected: wakes and job ends may have been missed meanwhile."""
+    def _wake_job_waiters(self) -> None:
+        """Every job waiter reads its job again (or, on close, sees the close)."""
         with self._lock:
             waiting = [ready for waiters in self._job_waiters.values() for ready in waiters]
         for ready in waiting:
             ready.set()
+
+    def _missed(self) -> None:
+        """The subscriber reconnected: wakes and job ends may have been missed meanwhile."""
+        self._wake_job_waiters()
         for wake in list(self._wakes.values()):
             try:
                 wake(None)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...core import validate as v
 from ...core.jobs import FAILURE_TTL, RESULT_TTL, JobInfo
-from ...errors import JobFailed, JobNotFound, JobWaitTimeout
+from ...errors import ClientClosed, JobFailed, JobNotFound, JobWaitTimeout
 from ...runtime.retry import Retry
 from .machinery import Machinery
 from .primitives import Event
@@ -158,7 +158,10 @@ class AsyncJobsApi(Machinery):
                             f"job {job_id!r} is still {info.status} after {limit:g} s"
                         )
                     wait = min(wait, left)
-                await ready.wait(wait)
+                if not self._closed():
+                    await ready.wait(wait)
+                if self._closed():
+                    raise ClientClosed(f"the client was closed while waiting for job {job_id!r}")
         finally:
             with self._lock:
                 waiters = self._job_waiters.get((queue, key))

@@ -154,6 +154,7 @@ class Machinery(DriverBase):
 
     async def _stop_jobs(self) -> None:
         self._closing.set()
+        self._wake_job_waiters()  # each raises ClientClosed instead of waiting on
         self._supervise.set()  # wakes the supervisor, which sees the close and ends
         self._wake_listener()
         await self._background.close(5)

@@ -156,6 +156,7 @@ class Machinery(DriverBase):
 
     def _stop_jobs(self) -> None:
         self._closing.set()
+        self._wake_job_waiters()  # each raises ClientClosed instead of waiting on
         self._supervise.set()  # wakes the supervisor, which sees the close and ends
         self._wake_listener()
         self._background.close(5)

@@ -286,15 +286,14 @@ class Children:
         with self._lock:
             self._procs.discard(proc)
 
-    def kill_all(self) -> int:
-        """SIGKILL every child still running a job; how many there were."""
+    def kill_all(self) -> None:
+        """SIGKILL every child still running a job."""
         with self._lock:
             procs = list(self._procs)
             self._closed = True
         for proc in procs:
             with contextlib.suppress(Exception):
                 proc.kill()
-        return len(procs)
 
 
 def call_in_process(

@@ -1,6 +1,7 @@
 """Job functions for the job runtime tests, and a job worker in its own process (for the
-SIGKILL test): ``python -m tests.job_worker URL PREFIX QUEUE INTERVAL TTL`` runs ``run_jobs``
-with ``FUNCTIONS`` until killed. Module-level, so ``isolation="process"`` children import them.
+SIGKILL and Ctrl-C tests): ``python -m tests.job_worker URL PREFIX QUEUE INTERVAL TTL
+[ISOLATION [DRIVER]]`` runs ``run_jobs`` with ``FUNCTIONS`` until killed or signalled.
+Module-level, so ``isolation="process"`` children import them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worqr_py import Worqr
+from worqr_py import AsyncWorqr, Worqr
 from worqr_py.runtime.jobs import JobContext
 
 
@@ -62,6 +63,21 @@ def hold_pid(path: str) -> None:
     time.sleep(3600)
 
 
+def nap_pid(path: str, seconds: float) -> str:
+    """Writes its process id to ``path``, then sleeps ``seconds`` and returns."""
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return "rested"
+
+
+def hold_grandchild(path: str) -> None:
+    """Starts a process of its own (``sleep``), writes that one's id to ``path``, then
+    blocks (until the process is killed)."""
+    proc = subprocess.Popen(["sleep", "3600"])
+    Path(path).write_text(str(proc.pid))
+    time.sleep(3600)
+
+
 async def upstream_timeout() -> None:
     """A coroutine whose own TimeoutError is its error, not a job timeout."""
     raise TimeoutError("upstream did not answer")
@@ -95,22 +111,38 @@ def child_of_child() -> int:
 
 
 _ALL = (add, greet, spin, nap, boom, unserializable, hold, pid, upstream_timeout, stubborn, exits)
-_ALL += (aexits, hold_pid)
+_ALL += (aexits, hold_pid, nap_pid, hold_grandchild)
 FUNCTIONS = {f.__name__: f for f in (*_ALL, child_of_child)}
 
 
-def spawn(url: str, prefix: str, queue: str, interval: float, ttl: float) -> Any:
+def spawn(
+    url: str,
+    prefix: str,
+    queue: str,
+    interval: float,
+    ttl: float,
+    isolation: str = "thread",
+    driver: str = "sync",
+) -> Any:
     """This module as a job worker process on ``queue`` (``run_jobs(FUNCTIONS, queue)``), its
-    heartbeat every ``interval`` with ``ttl``: a worker a test can SIGKILL."""
+    heartbeat every ``interval`` with ``ttl``: a worker a test can SIGKILL, or signal as a
+    terminal does (it leads a process group of its own, as a shell's job does)."""
     root = Path(__file__).resolve().parent.parent
-    args = [url, prefix, queue, str(interval), str(ttl)]
-    return subprocess.Popen([sys.executable, "-m", "tests.job_worker", *args], cwd=root)
+    args = [url, prefix, queue, str(interval), str(ttl), isolation, driver]
+    cmd = [sys.executable, "-m", "tests.job_worker", *args]
+    return subprocess.Popen(cmd, cwd=root, start_new_session=True)
 
 
 def main() -> None:
     url, prefix, queue, interval, ttl = sys.argv[1:6]
-    w = Worqr(url, prefix=prefix, heartbeat_interval=float(interval), heartbeat_ttl=float(ttl))
-    w.run_jobs(FUNCTIONS, queue)
+    isolation = sys.argv[6] if len(sys.argv) > 6 else "thread"
+    options: dict[str, Any] = {"heartbeat_interval": float(interval), "heartbeat_ttl": float(ttl)}
+    if len(sys.argv) > 7 and sys.argv[7] == "async":
+        aw = AsyncWorqr(url, prefix=prefix, **options)
+        asyncio.run(aw.run_jobs(FUNCTIONS, queue, isolation=isolation))
+        return
+    w = Worqr(url, prefix=prefix, **options)
+    w.run_jobs(FUNCTIONS, queue, isolation=isolation)
 
 
 if __name__ == "__main__":

@@ -3,18 +3,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from worqr_py import Process
 from worqr_py.core.keys import Keys, split_process_id
+from worqr_py.errors import JobFailed
 from worqr_py.runtime.jobs import Interrupted, JobTimeout, call_with_timeout
 
 from .conftest import FAST
-from .job_worker import FUNCTIONS
+from .job_worker import FUNCTIONS, spawn
 from .support import running, running_jobs, task_log, wait_for
 
 
@@ -154,6 +159,50 @@ def test_run_jobs_kills_a_process_isolated_job_it_returned_at_shutdown(
     assert not t.is_alive()
     wait_for(lambda: not _running(child), timeout=10, what="the job's child killed")
     assert producer.get_job(job.id).status == "queued"
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_ctrl_c_lets_a_process_isolated_job_finish(
+    make: Any, server: Any, prefix: str, tmp_path: Path, driver: str
+) -> None:
+    """A Ctrl-C in a terminal (SIGINT to the worker's whole process group) stops the worker
+    gracefully, and the job running in a child process finishes within the grace, as a
+    thread-isolated one does. Before, the child got the SIGINT too: the job failed with
+    ``KeyboardInterrupt``."""
+    producer = make()
+    path = tmp_path / "pid"
+    job = producer.submit("q", "nap_pid", str(path), 1.0)
+    proc = spawn(server.url, prefix, "q", 1.0, 3.0, isolation="process", driver=driver)
+    try:
+        wait_for(lambda: path.exists() and path.read_text(), timeout=60, what="the job started")
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    info = producer.get_job(job.id)
+    assert (info.status, info.result, info.error) == ("finished", "rested", None)
+
+
+def test_a_job_timeout_kills_the_processes_the_job_started(make: Any, tmp_path: Path) -> None:
+    """A process-isolated job that times out is killed with the processes it started (its
+    child's process group), not its child alone. Before, a grandchild ran on."""
+    producer, w = make(), make(**FAST)
+    path = tmp_path / "pid"
+    job = producer.submit("q", "hold_grandchild", str(path), timeout=5)  # > the child's start
+    grandchild = 0
+    with running_jobs(w, FUNCTIONS, "q", isolation="process"):
+        try:
+            grandchild = int(wait_for(lambda: path.exists() and path.read_text(), timeout=60))
+            with pytest.raises(JobFailed) as caught:
+                producer.wait_for_result(job.id, 60)
+            assert caught.value.error.type == "worqr_py.errors.JobTimeout"
+            wait_for(lambda: not _running(grandchild), timeout=10, what="the grandchild killed")
+        finally:
+            if grandchild:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(grandchild, signal.SIGKILL)
 
 
 def _running(pid: int) -> bool:

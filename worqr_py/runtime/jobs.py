@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import ctypes
 import inspect
-import json
 import logging
-import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +26,7 @@ from ..core.jobs import JobCall
 from ..core.model import Process
 from ..core.returns import error_reason
 from ..errors import JobTimeout, UnknownFunction
+from .children import Children, JobChildError
 from .retry import Retry, RetryLater
 
 log = logging.getLogger("worqr_py.jobs")
@@ -264,97 +262,8 @@ async def _exit_contained(result: Any) -> Any:
         return _Exited(exc)
 
 
-class Children:
-    """The child processes of one ``run_jobs``'s process-isolated jobs while they run, so
-    that ``run_jobs`` kills those still running when it ends (a grace that ran out:
-    ``fail_worker`` has returned their jobs, which another worker may take at once)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._procs: set[Any] = set()
-        self._closed = False  # kill_all ran: a child started after it is killed at once
-
-    def add(self, proc: Any) -> None:
-        with self._lock:
-            self._procs.add(proc)
-            late = self._closed
-        if late:
-            with contextlib.suppress(Exception):
-                proc.kill()
-
-    def discard(self, proc: Any) -> None:
-        with self._lock:
-            self._procs.discard(proc)
-
-    def kill_all(self) -> None:
-        """SIGKILL every child still running a job."""
-        with self._lock:
-            procs = list(self._procs)
-            self._closed = True
-        for proc in procs:
-            with contextlib.suppress(Exception):
-                proc.kill()
-
-
-def call_in_process(
-    f: Callable[..., Any],
-    args: list[Any],
-    kwargs: dict[str, Any],
-    timeout: float | None,
-    children: Children | None = None,
-) -> Any:
-    """Call ``f`` (importable: module-level) in a child process (spawned: nothing of this
-    process' threads or connections is inherited); kill it after ``timeout`` seconds
-    (``JobTimeout``). Its exception comes back as a ``JobChildError`` with its record.
-    ``children``: where the child is listed while it runs."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, f, args, kwargs))  # may have children
-    proc.start()
-    child.close()
-    if children is not None:
-        children.add(proc)
-    try:
-        if not parent.poll(timeout):
-            proc.kill()
-            raise JobTimeout(f"the job ran longer than {timeout:g} s (child process killed)")
-        try:
-            ok, value = parent.recv()
-        except EOFError:
-            raise JobChildError(f"the child process died (exit code {proc.exitcode})") from None
-    finally:
-        if children is not None:
-            children.discard(proc)
-        proc.join(5)
-        parent.close()
-    if not ok:
-        raise JobChildError(json.loads(value).get("message", ""), value)
-    return value
-
-
-class JobChildError(Exception):
-    """A job's exception in its child process (``reason``: its recorded type, message and
-    traceback, as ``error_reason`` wrote them there), or the child's death."""
-
-    def __init__(self, message: str, reason: str = "") -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
 def job_error(exc: BaseException) -> str:
     """The error recorded for a job that raised ``exc`` (a child's own, if it was one)."""
     if isinstance(exc, JobChildError) and exc.reason:
         return exc.reason
     return error_reason(exc)
-
-
-def _child(conn: Any, f: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> None:
-    try:
-        result = f(*args, **kwargs)
-        if inspect.iscoroutine(result):
-            result = asyncio.run(result)
-        conn.send((True, result))
-    except BaseException as exc:
-        conn.send((False, error_reason(exc)))
-    finally:
-        conn.close()

@@ -17,7 +17,8 @@ from typing import Any, Literal, TypeVar
 
 from pyee.asyncio import AsyncIOEventEmitter
 
-from ...runtime.jobs import Children, await_with_timeout, call_in_process, call_with_timeout
+from ...runtime.children import Children, call_in_process
+from ...runtime.jobs import await_with_timeout, call_with_timeout
 from .redis_io import SETTLING, Settling
 
 T = TypeVar("T")

@@ -126,7 +126,7 @@ def test_one_connection_error_drops_every_idle_connection(
     try:
         executor = w._executor
         s.restart()
-        monkeypatch.setattr(redis_io, "_readable", lambda socks, timeout: set())
+        monkeypatch.setattr(redis_io, "_closed", lambda conn, sock: False)
         attempts = counted_calls(executor)
         assert w.count_queue("q") == 0
         assert len(attempts) == 2, "one failure on a stale connection, then a fresh one"

@@ -60,6 +60,7 @@ class CoreBase:
         self.sharded = False  # on a Redis Cluster: sharded pub/sub (the driver sets it)
         # queue -> (worker id, minute, KEYS, ARGV tail) of its dequeue.lua (processes.py)
         self._dequeue_cache: dict[str, tuple[str, int, list[str], list[str | int]]] = {}
+        self._queue_keys: dict[str, QueueKeys] = {}  # checked queue names -> their keys
         self._lock: AbstractContextManager[Any] = lock or contextlib.nullcontext()
 
     def channel(self, queue: str) -> str:
@@ -89,7 +90,16 @@ class CoreBase:
         return [self._queue(q).wakes + worker_id for q in queues]
 
     def _queue(self, queue: str) -> QueueKeys:
-        return self.keys.queue(v.name(queue, "queue"))
+        """The keys of ``queue``, once it is checked (``v.name``): a name checked before (a
+        str, no subclass) is looked up, not checked again (every call on the hot path)."""
+        k = self._queue_keys.get(queue) if queue.__class__ is str else None
+        if k is None:
+            k = self.keys.queue(v.name(queue, "queue"))
+            if queue.__class__ is str:
+                if len(self._queue_keys) >= 4096:
+                    self._queue_keys.clear()
+                self._queue_keys[queue] = k
+        return k
 
     def _unlist_schedules(self, queue: str) -> Op[None]:
         """Take a queue whose schedules are gone (unschedule, delete_queue) off

@@ -46,8 +46,7 @@ class ProcessOps(ReturnOps):
         wid = self._alive()
         if queue not in w.queues:
             raise NotWorking(f"worker {wid} does not work on {queue!r}: call start_work(queue)")
-        done = [self._mine(pid, queue) for pid in finish] if finish else []
-        tokens = _settles(finish, done, outcomes, w.held) if finish else []
+        sent, tokens = self._acks(finish, queue, outcomes) if finish else ((), [])
         with self._lock:
             token = w.next_token
             w.next_token += count
@@ -61,7 +60,7 @@ class ProcessOps(ReturnOps):
             raise self._fail(Reason.REMOVED)
         if finish:
             flags = iter(reply[0])
-            self._finished(finish, [t is not None and int(next(flags)) == 1 for t in done])
+            self._finished(finish, [ours and int(next(flags)) == 1 for ours in sent])
         self._learn_due(queue, int(reply[1]))
         procs = [
             _process(process_id(queue, wid, token + i), queue, text(t), int(n))
@@ -200,15 +199,32 @@ class ProcessOps(ReturnOps):
             return 0
         return sum(int(x) for x in (yield calls))
 
-    def _mine(self, pid: str, queue: str) -> str | None:
-        """The token of ``pid`` if it is this worker's process on ``queue``, else None."""
-        held = self.worker.held.get(pid) if pid.__class__ is str else None
-        if held is not None and held.queue == queue:  # its id is ours: queue_worker.token
-            return pid[pid.rindex(".") + 1 :]
-        q, wid, token = self._parse(pid)
-        if q != queue:
-            raise ValueError(f"process {pid!r} is not on queue {queue!r}")
-        return token if wid == self.worker.id else None
+    def _acks(
+        self, finish: Sequence[str], queue: str, outcomes: Mapping[str, str] | None
+    ) -> tuple[list[bool], list[str]]:
+        """For a dequeue's ``finish``, in one pass: whether each id is this worker's process
+        (its token is sent; a process on another queue raises ``ValueError``, one of another
+        worker is left out), and the settle arguments sent (``_settles``, same rules)."""
+        held, me = self.worker.held, self.worker.id
+        sent: list[bool] = []
+        out: list[str] = []
+        for pid in finish:
+            p = held.get(pid) if pid.__class__ is str else None
+            if p is not None and p.queue == queue:  # its id is ours: queue_worker.token
+                token = pid[pid.rindex(".") + 1 :]
+            else:
+                q, wid, token = self._parse(pid)
+                if q != queue:
+                    raise ValueError(f"process {pid!r} is not on queue {queue!r}")
+                if wid != me:
+                    sent.append(False)
+                    continue
+            how = outcomes.get(pid) if outcomes else None
+            if how is None and (p is None or p.task.startswith(JOB_MARK)):
+                how = "n:"
+            out.append(token if how is None else f"{token}:{how}")
+            sent.append(True)
+        return sent, out
 
     def _finished(self, pids: Sequence[str], ok: Sequence[bool]) -> None:
         """Forget settled processes; tell of those that turned out not to be ours."""

@@ -128,7 +128,7 @@ class Executor:
         except IndexError:
             return self._checkout()
         sock = conn._sock
-        if sock is not None and _readable([sock], 0):
+        if sock is not None and _closed(conn, sock):
             conn.disconnect()
         return conn
 
@@ -160,6 +160,20 @@ class Executor:
             self._forked()
         for conn in self._drain():
             self.redis.connection_pool.release(conn)
+
+
+def _closed(conn: Any, sock: Any) -> bool:
+    """Whether ``sock``, ``conn``'s idle socket, has something to read (the server closed
+    it): one ``poll`` with no wait, on a poll object kept with the connection for this
+    socket (making and registering one costs as much again as the poll)."""
+    kept = conn.__dict__.get("_worqr_poll")
+    if kept is None or kept[0] is not sock:
+        if not hasattr(select, "poll"):
+            return bool(_readable([sock], 0))
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
+        kept = conn._worqr_poll = (sock, poller)
+    return bool(kept[1].poll(0))
 
 
 def _readable(socks: list[Any], timeout: float) -> set[int]:

@@ -162,19 +162,25 @@ def test_run_jobs_kills_a_process_isolated_job_it_returned_at_shutdown(
 
 
 @pytest.mark.parametrize("driver", ["sync", "async"])
+@pytest.mark.parametrize("when", ["running", "starting"])
 def test_ctrl_c_lets_a_process_isolated_job_finish(
-    make: Any, server: Any, prefix: str, tmp_path: Path, driver: str
+    make: Any, server: Any, prefix: str, tmp_path: Path, driver: str, when: str
 ) -> None:
     """A Ctrl-C in a terminal (SIGINT to the worker's whole process group) stops the worker
     gracefully, and the job running in a child process finishes within the grace, as a
     thread-isolated one does. Before, the child got the SIGINT too: the job failed with
-    ``KeyboardInterrupt``."""
+    ``KeyboardInterrupt``. "starting": the Ctrl-C comes as the worker's first child starts,
+    before it leaves the group; it drops that SIGINT (a first child used to get it:
+    starting multiprocessing's resource tracker unblocked SIGINT in the starting thread)."""
     producer = make()
     path = tmp_path / "pid"
     job = producer.submit("q", "nap_pid", str(path), 1.0)
     proc = spawn(server.url, prefix, "q", 1.0, 3.0, isolation="process", driver=driver)
     try:
-        wait_for(lambda: path.exists() and path.read_text(), timeout=60, what="the job started")
+        if when == "starting":
+            wait_for(lambda: _job_children(proc.pid), 60, "the job's child started", 0.001)
+        else:
+            wait_for(lambda: path.exists() and path.read_text(), 60, "the job started")
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(60) == 0
     finally:
@@ -183,6 +189,50 @@ def test_ctrl_c_lets_a_process_isolated_job_finish(
             proc.wait(10)
     info = producer.get_job(job.id)
     assert (info.status, info.result, info.error) == ("finished", "rested", None)
+
+
+def test_a_killed_worker_s_job_child_and_what_it_started_die_with_it(
+    make: Any, server: Any, prefix: str, tmp_path: Path, driver: str
+) -> None:
+    """A worker killed outright (SIGKILL; a closed terminal's SIGHUP or a Ctrl-\\ alike)
+    takes its process-isolated job's child and the processes the job started with it, so
+    none goes on with a job a peer then runs again. Before, both ran on."""
+    producer = make()
+    path = tmp_path / "pid"
+    producer.submit("q", "hold_grandchild", str(path))
+    proc = spawn(server.url, prefix, "q", 1.0, 3.0, isolation="process", driver=driver)
+    grandchild, child = 0, 0
+    try:
+        grandchild = int(wait_for(lambda: path.exists() and path.read_text(), 60, "the job"))
+        (child,) = _job_children(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        wait_for(lambda: not _running(child) and not _running(grandchild), 10, "both gone")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        for pid in (child, grandchild):
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _job_children(pid: int) -> list[int]:
+    """The job children (multiprocessing spawn, not its resource tracker) of process
+    ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
 
 
 def test_a_job_timeout_kills_the_processes_the_job_started(make: Any, tmp_path: Path) -> None:

@@ -7,7 +7,14 @@ A child leads a process group of its own, so that
   which it would fail with ``KeyboardInterrupt``. The child is started with SIGINT blocked
   and drops one that came before it left the group, so no moment of its start is exposed;
 * a kill (the timeout, or a stop whose grace ran out) reaches the processes the job started
-  as well, not the child alone.
+  in its group as well, not the child alone (one started in a session or group of its own,
+  ``start_new_session=True``, is not reached);
+
+and it watches the worker: when the worker's process is gone (killed outright: SIGKILL, a
+closed terminal's SIGHUP, Ctrl-\\), a thread of the child kills the child's group, so no
+process goes on with a job that a peer then runs again. It acts as soon as the child runs
+Python (a call in C that holds the GIL delays it). As a group leader the child cannot call
+``os.setsid()`` (EPERM); a job starts a process in a session of its own instead.
 
 SIGTERM is left as it is: a ``kill`` of the child still ends it (the job then fails as a child
 that died). A service manager that signals every process of the service at once (systemd's
@@ -24,7 +31,9 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
+from multiprocessing import resource_tracker
 from typing import Any
 
 from ..core.returns import error_reason
@@ -55,12 +64,13 @@ class Children:
             self._procs.discard(proc)
 
     def kill_all(self) -> None:
-        """SIGKILL every child still running a job, with the processes it started."""
+        """SIGKILL every child still running a job, with the processes it started. Under
+        the lock: a child leaves the set before it is reaped (``call_in_process``), so its
+        pid is never signalled once it may name another process."""
         with self._lock:
-            procs = list(self._procs)
             self._closed = True
-        for proc in procs:
-            kill_tree(proc)
+            for proc in self._procs:
+                kill_tree(proc)
 
 
 def kill_tree(proc: Any) -> None:
@@ -87,8 +97,12 @@ def call_in_process(
     runs."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, f, args, kwargs))  # may have children
+    watched, alive = ctx.Pipe(duplex=False)  # the child sees EOF on ``watched`` once
+    # every copy of ``alive`` is closed: this one, after the child ended, or this process
+    target_args = (child, f, args, kwargs, watched, os.getpid())
+    proc = ctx.Process(target=_child, args=target_args)  # may have children
     if _GROUPS:  # the child inherits this thread's mask: SIGINT stays pending in it
+        resource_tracker.ensure_running()  # first: starting it unblocks SIGINT in this thread
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         proc.start()
@@ -96,21 +110,24 @@ def call_in_process(
         if _GROUPS:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     child.close()
+    watched.close()
     if children is not None:
         children.add(proc)
+    ok: bool | None = None
     try:
         if not parent.poll(timeout):
             kill_tree(proc)
             raise JobTimeout(f"the job ran longer than {timeout:g} s (child process killed)")
-        try:
+        with contextlib.suppress(EOFError):  # the child died: ok stays None
             ok, value = parent.recv()
-        except EOFError:
-            raise JobChildError(f"the child process died (exit code {proc.exitcode})") from None
     finally:
         if children is not None:
-            children.discard(proc)
+            children.discard(proc)  # before it is reaped: see Children.kill_all
         proc.join(5)
         parent.close()
+        alive.close()
+    if ok is None:
+        raise JobChildError(f"the child process died (exit code {proc.exitcode})")
     if not ok:
         raise JobChildError(json.loads(value).get("message", ""), value)
     return value
@@ -138,8 +155,37 @@ def _own_group() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _child(conn: Any, f: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> None:
+def _watch(watched: Any, worker: int) -> None:
+    """In the child: start a thread that waits for EOF on ``watched`` and then, if the
+    ``worker`` process is gone (this child was given another parent), SIGKILLs this
+    child's process group: the job and what it started there. A dying process closes its
+    files before its children get their new parent, so the parent is watched for a second
+    after the EOF (a live worker closes ``alive`` only once this child ended or would not)."""
+
+    def wait() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            watched.recv()
+        for _ in range(100):
+            if os.getppid() != worker:
+                if _GROUPS and os.getpgrp() == os.getpid():  # never a group it does not lead
+                    with contextlib.suppress(OSError):
+                        os.killpg(0, signal.SIGKILL)
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(0.01)
+
+    threading.Thread(target=wait, name="worqr-watch-worker", daemon=True).start()
+
+
+def _child(
+    conn: Any,
+    f: Callable[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    watched: Any,
+    worker: int,
+) -> None:
     _own_group()
+    _watch(watched, worker)
     try:
         result = f(*args, **kwargs)
         if inspect.iscoroutine(result):

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,14 @@ def hold_grandchild(path: str) -> None:
     time.sleep(3600)
 
 
+def linger(path: str) -> str:
+    """Writes its process id to ``path`` and returns at once, leaving a thread (not a
+    daemon) that keeps its process running."""
+    threading.Thread(target=time.sleep, args=(3600,)).start()
+    Path(path).write_text(str(os.getpid()))
+    return "returned"
+
+
 async def upstream_timeout() -> None:
     """A coroutine whose own TimeoutError is its error, not a job timeout."""
     raise TimeoutError("upstream did not answer")
@@ -111,7 +120,7 @@ def child_of_child() -> int:
 
 
 _ALL = (add, greet, spin, nap, boom, unserializable, hold, pid, upstream_timeout, stubborn, exits)
-_ALL += (aexits, hold_pid, nap_pid, hold_grandchild)
+_ALL += (aexits, hold_pid, nap_pid, hold_grandchild, linger)
 FUNCTIONS = {f.__name__: f for f in (*_ALL, child_of_child)}
 
 

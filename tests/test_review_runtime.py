@@ -218,6 +218,28 @@ def test_a_killed_worker_s_job_child_and_what_it_started_die_with_it(
                     os.kill(pid, signal.SIGKILL)
 
 
+def test_a_job_child_that_runs_on_after_its_job_returned_is_killed(
+    make: Any, tmp_path: Path
+) -> None:
+    """A process-isolated job that returns but leaves its child running (a thread that is
+    not a daemon) gets its result, and the child is killed a few seconds later, not left
+    unwatched and unlisted (a worker killed later would not take it along; a graceful one
+    waited for it at exit)."""
+    producer, w = make(), make(**FAST)
+    path = tmp_path / "pid"
+    job = producer.submit("q", "linger", str(path))
+    child = 0
+    with running_jobs(w, FUNCTIONS, "q", isolation="process"):
+        try:
+            assert producer.wait_for_result(job.id, 60) == "returned"
+            child = int(path.read_text())
+            wait_for(lambda: not _running(child), 30, "the lingering child killed")
+        finally:
+            if child:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
+
+
 def _job_children(pid: int) -> list[int]:
     """The job children (multiprocessing spawn, not its resource tracker) of process
     ``pid``."""

@@ -92,9 +92,9 @@ def call_in_process(
 ) -> Any:
     """Call ``f`` (importable: module-level) in a child process (spawned: nothing of this
     process' threads or connections is inherited) leading its own process group; kill the
-    group after ``timeout`` seconds (``JobTimeout``). Its exception comes back as a
-    ``JobChildError`` with its record. ``children``: where the child is listed while it
-    runs."""
+    group after ``timeout`` seconds (``JobTimeout``), or 5 s after the call ended if the
+    child has not exited by then. Its exception comes back as a ``JobChildError`` with its
+    record. ``children``: where the child is listed while it runs."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     watched, alive = ctx.Pipe(duplex=False)  # the child sees EOF on ``watched`` once
@@ -124,6 +124,9 @@ def call_in_process(
         if children is not None:
             children.discard(proc)  # before it is reaped: see Children.kill_all
         proc.join(5)
+        if proc.exitcode is None:  # its job is over, yet it runs on (a thread it left)
+            kill_tree(proc)  # not left unwatched, nor waited for at this process' exit
+            proc.join(5)
         parent.close()
         alive.close()
     if ok is None:

@@ -219,10 +219,7 @@ class ProcessOps(ReturnOps):
                 if wid != me:
                     sent.append(False)
                     continue
-            how = outcomes.get(pid) if outcomes else None
-            if how is None and (p is None or p.task.startswith(JOB_MARK)):
-                how = "n:"
-            out.append(token if how is None else f"{token}:{how}")
+            out.append(_settle(pid, token, outcomes, p))
             sent.append(True)
         return sent, out
 
@@ -246,16 +243,20 @@ def _settles(
     "n:" (finished, no result) for a job, or a process this worker does not know (the script
     then reads its task: a plain one is unaffected). A plain task's token goes bare, so the
     script spends no command on jobs for it."""
-    out = []
-    for pid, tok in zip(pids, tokens, strict=True):
-        if tok is None:
-            continue
-        how = outcomes.get(pid) if outcomes else None
-        if how is None:
-            p = held.get(pid)
-            how = "n:" if p is None or p.task.startswith(JOB_MARK) else None
-        out.append(tok if how is None else f"{tok}:{how}")
-    return out
+    return [
+        _settle(pid, tok, outcomes, held.get(pid))
+        for pid, tok in zip(pids, tokens, strict=True)
+        if tok is not None
+    ]
+
+
+def _settle(pid: str, token: str, outcomes: Mapping[str, str] | None, p: Process | None) -> str:
+    """One settle argument (``_settles``): the token, with ":<outcome>" for a job or an
+    unknown process ``p`` (None)."""
+    how = outcomes.get(pid) if outcomes else None
+    if how is None and (p is None or p.task.startswith(JOB_MARK)):
+        how = "n:"
+    return token if how is None else f"{token}:{how}"
 
 
 def _process(pid: str, queue: str, item: str, n: int) -> Process:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,18 +176,13 @@ def test_ctrl_c_lets_a_process_isolated_job_finish(
     producer = make()
     path = tmp_path / "pid"
     job = producer.submit("q", "nap_pid", str(path), 1.0)
-    proc = spawn(server.url, prefix, "q", 1.0, 3.0, isolation="process", driver=driver)
-    try:
+    with _job_worker(server, prefix, driver) as proc:
         if when == "starting":
             wait_for(lambda: _job_children(proc.pid), 60, "the job's child started", 0.001)
         else:
             wait_for(lambda: path.exists() and path.read_text(), 60, "the job started")
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
     info = producer.get_job(job.id)
     assert (info.status, info.result, info.error) == ("finished", "rested", None)
 
@@ -200,22 +196,14 @@ def test_a_killed_worker_s_job_child_and_what_it_started_die_with_it(
     producer = make()
     path = tmp_path / "pid"
     producer.submit("q", "hold_grandchild", str(path))
-    proc = spawn(server.url, prefix, "q", 1.0, 3.0, isolation="process", driver=driver)
-    grandchild, child = 0, 0
-    try:
-        grandchild = int(wait_for(lambda: path.exists() and path.read_text(), 60, "the job"))
-        (child,) = _job_children(proc.pid)
+    pids: list[int] = []  # killed at the end, whatever happened
+    with _job_worker(server, prefix, driver) as proc, _killing(pids):
+        pids.append(int(wait_for(lambda: path.exists() and path.read_text(), 60, "the job")))
+        pids.extend(_job_children(proc.pid))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        wait_for(lambda: not _running(child) and not _running(grandchild), 10, "both gone")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        for pid in (child, grandchild):
-            if pid:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not any(_running(p) for p in pids), 10, "child and grandchild gone")
+    assert len(pids) == 2
 
 
 def test_a_job_child_that_runs_on_after_its_job_returned_is_killed(
@@ -228,16 +216,36 @@ def test_a_job_child_that_runs_on_after_its_job_returned_is_killed(
     producer, w = make(), make(**FAST)
     path = tmp_path / "pid"
     job = producer.submit("q", "linger", str(path))
-    child = 0
-    with running_jobs(w, FUNCTIONS, "q", isolation="process"):
-        try:
-            assert producer.wait_for_result(job.id, 60) == "returned"
-            child = int(path.read_text())
-            wait_for(lambda: not _running(child), 30, "the lingering child killed")
-        finally:
-            if child:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child, signal.SIGKILL)
+    pids: list[int] = []
+    with running_jobs(w, FUNCTIONS, "q", isolation="process"), _killing(pids):
+        assert producer.wait_for_result(job.id, 60) == "returned"
+        pids.append(int(path.read_text()))
+        wait_for(lambda: not _running(pids[0]), 30, "the lingering child killed")
+
+
+@contextlib.contextmanager
+def _job_worker(server: Any, prefix: str, driver: str) -> Iterator[Any]:
+    """A process-isolated job worker process on "q" (``job_worker.spawn``), killed at the
+    end of the block if it is still running."""
+    proc = spawn(server.url, prefix, "q", 1.0, 3.0, isolation="process", driver=driver)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+@contextlib.contextmanager
+def _killing(pids: list[int]) -> Iterator[None]:
+    """SIGKILL the processes in ``pids`` (filled in by the block) at its end: none outlives
+    the test, whatever it asserted."""
+    try:
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _job_children(pid: int) -> list[int]:
@@ -247,12 +255,12 @@ def _job_children(pid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
+        stat = _stat(int(entry.name))
         try:
-            stat = (entry / "stat").read_text()
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:  # gone meanwhile
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+        if stat and int(stat[1]) == pid and b"spawn_main" in cmdline:
             found.append(int(entry.name))
     return found
 
@@ -263,23 +271,25 @@ def test_a_job_timeout_kills_the_processes_the_job_started(make: Any, tmp_path: 
     producer, w = make(), make(**FAST)
     path = tmp_path / "pid"
     job = producer.submit("q", "hold_grandchild", str(path), timeout=5)  # > the child's start
-    grandchild = 0
-    with running_jobs(w, FUNCTIONS, "q", isolation="process"):
-        try:
-            grandchild = int(wait_for(lambda: path.exists() and path.read_text(), timeout=60))
-            with pytest.raises(JobFailed) as caught:
-                producer.wait_for_result(job.id, 60)
-            assert caught.value.error.type == "worqr_py.errors.JobTimeout"
-            wait_for(lambda: not _running(grandchild), timeout=10, what="the grandchild killed")
-        finally:
-            if grandchild:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(grandchild, signal.SIGKILL)
+    pids: list[int] = []
+    with running_jobs(w, FUNCTIONS, "q", isolation="process"), _killing(pids):
+        pids.append(int(wait_for(lambda: path.exists() and path.read_text(), timeout=60)))
+        with pytest.raises(JobFailed) as caught:
+            producer.wait_for_result(job.id, 60)
+        assert caught.value.error.type == "worqr_py.errors.JobTimeout"
+        wait_for(lambda: not _running(pids[0]), timeout=10, what="the grandchild killed")
 
 
 def _running(pid: int) -> bool:
     """Whether process ``pid`` exists and is not a zombie."""
+    stat = _stat(pid)
+    return bool(stat) and stat[0] != "Z"
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...); empty if
+    the process is gone (reaped between the open and the read included: ESRCH)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):  # gone (reaped between open and read)
-        return False
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return []

@@ -103,6 +103,25 @@ def test_dequeue_tokens_count_up_and_name_their_processes() -> None:
     assert [p.task for p in c.worker.held.values()] == ["b", "c"]
 
 
+def test_a_take_acks_what_it_finishes_and_tells_of_the_ones_no_longer_ours() -> None:
+    c, _, events = core()
+    wid = started(c, "q")
+    procs, _ = drive(c.dequeue("q", 3), [[[], -1, "a", 1, "b", 1, "\x1fk\x1f{}\x1fcall", 2]])
+    assert procs[2] == Process(process_id("q", wid, 3), "q", "\x1fk", 2, "{}\x1fcall")
+    assert procs[2].job == "{}\x1fcall"
+    # all ours and all still ours: the plain tokens go bare, the job's with "n:"
+    _, steps = drive(c.dequeue("q", 1, finish=[p.id for p in procs]), [[[1, 1, 1], -1]])
+    assert steps[0].args[-3:] == ("1", "2", "3:n:")  # type: ignore[union-attr]
+    assert c.worker.held == {} and events == []
+    # one of another worker's (not sent), and one that a flag says is no longer ours
+    procs, _ = drive(c.dequeue("q", 2), [[[], -1, "c", 1, "d", 1]])
+    other = process_id("q", "w9", 7)
+    finish = [procs[0].id, other, procs[1].id]
+    _, steps = drive(c.dequeue("q", 1, finish=finish), [[[1, 0], -1]])
+    assert steps[0].args[-2:] == ("5", "6")  # type: ignore[union-attr]
+    assert events == [Lost(procs[1])] and c.worker.held == {}
+
+
 def test_a_dequeue_refused_by_the_queue_fails_the_worker() -> None:
     c, _, events = core()
     started(c, "q")

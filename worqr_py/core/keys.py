@@ -299,6 +299,12 @@ def process_id(queue: str, worker_id: str, token: int | str) -> str:
     return f"{queue}_{worker_id}.{token}"
 
 
+def process_ids(queue: str, worker_id: str, first: int, count: int) -> list[str]:
+    """The ids of ``count`` processes of one take, tokens ``first`` on (``process_id``'s)."""
+    head = process_id(queue, worker_id, "")
+    return [f"{head}{token}" for token in range(first, first + count)]
+
+
 def split_process_id(pid: str) -> tuple[str, str, str] | None:
     """``(queue, worker_id, token)`` of a process id, or None if it is not one of ours."""
     queue, sep, rest = pid.rpartition("_")

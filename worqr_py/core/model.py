@@ -95,6 +95,24 @@ class Process:
     job: str | None = field(default=None, repr=False, compare=False)
 
 
+_ID, _QUEUE, _TASK, _DELIVERIES, _JOB = (
+    Process.__dict__[name].__set__ for name in ("id", "queue", "task", "deliveries", "job")
+)
+
+
+def new_process(pid: str, queue: str, task: str, deliveries: int, job: str | None) -> Process:
+    """``Process(pid, queue, task, deliveries, job)``, built without the frozen dataclass'
+    ``__init__`` (an ``object.__setattr__`` call per field): the same object, in about half
+    the time; a take builds one per task."""
+    p: Process = object.__new__(Process)
+    _ID(p, pid)
+    _QUEUE(p, queue)
+    _TASK(p, task)
+    _DELIVERIES(p, deliveries)
+    _JOB(p, job)
+    return p
+
+
 @dataclass(frozen=True, slots=True)
 class Delayed:
     """A delayed task: ``task``, ``due`` (when it is promoted to its queue: seconds since the

@@ -10,8 +10,8 @@ from ..errors import NotWorking, WorkerFailed
 from . import scripts as S
 from .calls import Op, command, scored, script, text, time_ms
 from .delayed import PROMOTE_CHUNK
-from .keys import JOB_MARK, QueueKeys, process_id
-from .model import Lost, Process, Reason
+from .keys import JOB_MARK, QueueKeys, process_ids
+from .model import Lost, Process, Reason, new_process
 from .returns import ReturnOps
 
 
@@ -46,7 +46,7 @@ class ProcessOps(ReturnOps):
         wid = self._alive()
         if queue not in w.queues:
             raise NotWorking(f"worker {wid} does not work on {queue!r}: call start_work(queue)")
-        sent, tokens = self._acks(finish, queue, outcomes) if finish else ((), [])
+        sent, tokens = self._acks(finish, queue, outcomes) if finish else (None, [])
         with self._lock:
             token = w.next_token
             w.next_token += count
@@ -59,17 +59,23 @@ class ProcessOps(ReturnOps):
                 raise NotWorking(f"worker {wid} stopped working on {queue!r}")
             raise self._fail(Reason.REMOVED)
         if finish:
-            flags = iter(reply[0])
-            self._finished(finish, [ours and int(next(flags)) == 1 for ours in sent])
+            flags = reply[0]
+            if sent is None and flags.count(1) == len(finish):
+                self._finished(finish, None)  # every one sent, every one still ours
+            else:
+                it = iter(flags)
+                sent = sent or [True] * len(finish)
+                self._finished(finish, [ours and int(next(it)) == 1 for ours in sent])
         self._learn_due(queue, int(reply[1]))
+        ids = process_ids(queue, wid, token, (len(reply) - 2) // 2)
         procs = [
-            _process(process_id(queue, wid, token + i), queue, text(t), int(n))
-            for i, (t, n) in enumerate(zip(reply[2::2], reply[3::2], strict=True))
+            _process(pid, queue, t, n)
+            for pid, t, n in zip(ids, reply[2::2], reply[3::2], strict=True)
         ]
         with self._lock:  # checked and recorded at once: a failure either sees them or wins
             ours = w is self.worker and self._trusted()
             if ours:
-                w.held.update((p.id, p) for p in procs)
+                w.held.update(zip(ids, procs, strict=True))
         if not ours:
             # The reply came after this worker failed (a call retried across an outage, or
             # the clock ran out meanwhile): what it took is not ours to run. It sits in our
@@ -201,31 +207,44 @@ class ProcessOps(ReturnOps):
 
     def _acks(
         self, finish: Sequence[str], queue: str, outcomes: Mapping[str, str] | None
-    ) -> tuple[list[bool], list[str]]:
+    ) -> tuple[list[bool] | None, list[str]]:
         """For a dequeue's ``finish``, in one pass: whether each id is this worker's process
         (its token is sent; a process on another queue raises ``ValueError``, one of another
-        worker is left out), and the settle arguments sent (``_settles``, same rules)."""
+        worker is left out), None when every one is, and the settle arguments sent
+        (``_settles``, same rules)."""
         held, me = self.worker.held, self.worker.id
-        sent: list[bool] = []
+        sent: list[bool] | None = None
         out: list[str] = []
-        for pid in finish:
+        for i, pid in enumerate(finish):
             p = held.get(pid) if pid.__class__ is str else None
             if p is not None and p.queue == queue:  # its id is ours: queue_worker.token
-                token = pid[pid.rindex(".") + 1 :]
+                token = pid.rpartition(".")[2]
+                if not outcomes and not p.task.startswith(JOB_MARK):
+                    out.append(token)  # what _settle gives a plain task of ours: the token
+                else:
+                    out.append(_settle(pid, token, outcomes, p))
             else:
                 q, wid, token = self._parse(pid)
                 if q != queue:
                     raise ValueError(f"process {pid!r} is not on queue {queue!r}")
+                if sent is None:
+                    sent = [True] * i
                 if wid != me:
                     sent.append(False)
                     continue
-            out.append(_settle(pid, token, outcomes, p))
-            sent.append(True)
+                out.append(_settle(pid, token, outcomes, p))
+            if sent is not None:
+                sent.append(True)
         return sent, out
 
-    def _finished(self, pids: Sequence[str], ok: Sequence[bool]) -> None:
-        """Forget settled processes; tell of those that turned out not to be ours."""
+    def _finished(self, pids: Sequence[str], ok: Sequence[bool] | None) -> None:
+        """Forget settled processes; tell of those that turned out not to be ours (``ok``
+        false for them; None: every one was ours)."""
         held = self.worker.held
+        if ok is None:
+            for pid in pids:
+                held.pop(pid, None)
+            return
         for i, pid in enumerate(pids):
             proc = held.pop(pid, None)
             if proc is not None and not (i < len(ok) and ok[i]):
@@ -259,11 +278,12 @@ def _settle(pid: str, token: str, outcomes: Mapping[str, str] | None, p: Process
     return token if how is None else f"{token}:{how}"
 
 
-def _process(pid: str, queue: str, item: str, n: int) -> Process:
-    """A Process from a dequeue reply's item: a job's is its task followed by
-    "\x1f<options>\x1f<call>" (kept as ``Process.job``)."""
+def _process(pid: str, queue: str, raw: Any, n: Any) -> Process:
+    """A Process from a dequeue reply's item and delivery count: a job's item is its task
+    followed by "\x1f<options>\x1f<call>" (kept as ``Process.job``)."""
+    item = raw.decode() if raw.__class__ is bytes else text(raw)
     if item.startswith(JOB_MARK):
         key, sep, job = item[1:].partition(JOB_MARK)
         if sep:
-            return Process(pid, queue, JOB_MARK + key, n, job)
-    return Process(pid, queue, item, n)
+            return new_process(pid, queue, JOB_MARK + key, int(n), job)
+    return new_process(pid, queue, item, int(n), None)

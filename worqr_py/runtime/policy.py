@@ -275,6 +275,8 @@ class RunnerBase:
 
     def acked(self, pids: list[str]) -> None:
         """These finishes reached Redis: their outcomes are no longer needed."""
+        if not self.outcomes:  # none kept (plain tasks)
+            return
         for pid in pids:
             self.outcomes.pop(pid, None)
 

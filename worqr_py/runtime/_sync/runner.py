@@ -194,6 +194,7 @@ class SyncRunner(RunnerBase):
         returns them) is not started. ``SystemExit`` (``sys.exit()`` in a handler) fails the
         task like any exception, instead of ending the job that runs it."""
         core = self.w._core
+        finished = done.setdefault(batch[0].queue, []) if batch else []  # a batch: one queue
         for p in batch:
             if self.stop.is_set():
                 break  # prefetched, not started: fail_worker returns it to the front
@@ -205,7 +206,7 @@ class SyncRunner(RunnerBase):
             except (Exception, SystemExit) as exc:
                 how, wait = self.job_failed(p, exc, max_deliveries)
                 if how == "fail":  # a job's last try: it ends failed, acked with the next take
-                    done.setdefault(p.queue, []).append(p.id)
+                    finished.append(p.id)
                     self.outcomes[p.id] = "x:" + job_error(exc)
                     continue
                 if how == "dead":
@@ -217,7 +218,7 @@ class SyncRunner(RunnerBase):
                 if not self.guard(settle, p.id):  # BUSY, NOPERM...: tried again
                     unsettled.append(partial(settle, p.id))
             else:
-                done.setdefault(p.queue, []).append(p.id)
+                finished.append(p.id)
                 if self.jobs is not None:
                     self.job_done(p, outcome)
 

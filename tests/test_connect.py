@@ -14,6 +14,7 @@ import redis.asyncio as aredis
 from redis.sentinel import SentinelManagedSSLConnection
 
 from worqr_py import AsyncWorqr, Worqr
+from worqr_py.core.redact import redact_url
 from worqr_py.drivers.connect import clients, parse_sentinel_url
 
 from .support import RedisServer, wait_for
@@ -46,6 +47,12 @@ def test_sentinel_url_forms() -> None:
         "redis+sentinel://:s3cret@h:1/s?x=1",
         "http://:s3cret@h:1/0",
         "localhost:6379",
+        # a password holding '#' or '?' (not percent-encoded): review of 0.7.3
+        "redis+sentinel://:a#s3cret@127.0.0.1:26399/mymaster",
+        "redis+sentinel://:a?s3cret@127.0.0.1:26399/mymaster",
+        "redis+cluster://:a#s3cret@127.0.0.1:70000",
+        "redis+cluster://:a?s3cret@127.0.0.1:7000/x",
+        "redsi://:a#s3cret@127.0.0.1:6390/0",
     ],
 )
 @pytest.mark.parametrize("cls", [Worqr, AsyncWorqr])
@@ -53,6 +60,26 @@ def test_a_bad_url_is_refused_naming_url_without_its_password(url: str, cls: Any
     with pytest.raises(ValueError, match="url") as info:
         cls(url)
     assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@h:1/0", "redis://***@h:1/0"),
+        ("redis://u:s3/cr@et@h:1/0?password=s3cret&x=1", "redis://***@h:1/0?password=***&x=1"),
+        ("redis://:a#s3cret@h:1/0", "redis://***"),
+        ("redis://:a?s3cret@h:1/0", "redis://***"),
+        ("redis://h:1/0?password=a@s3cret", "redis://***"),
+        ("redis://h:1/0#x", "redis://h:1/0#x"),
+    ],
+)
+def test_redact_url_never_shows_a_password(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_a_bad_cluster_port_is_called_a_cluster_node_port() -> None:
+    with pytest.raises(ValueError, match="cluster node port must be"):
+        Worqr("redis+cluster://127.0.0.1:70000")
 
 
 def test_sentinel_url_clients_follow_the_url_and_close_their_sentinels() -> None:

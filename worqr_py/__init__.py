@@ -59,4 +59,4 @@ __all__ = [
     "Worqr",
     "WorqrError",
 ]
-__version__ = "0.7.3"
+__version__ = "0.7.4"

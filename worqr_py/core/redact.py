@@ -19,12 +19,17 @@ def redact_url(url: str) -> str:
     """``url`` with any user and password replaced by ``***``; everything else unchanged.
 
     Everything between ``://`` and the last ``@`` before the query is masked, so a password
-    that was not percent-encoded (one holding ``/`` or ``@``) is masked whole too."""
+    that was not percent-encoded (one holding ``/`` or ``@``) is masked whole too. An ``@``
+    after a ``?`` or ``#`` leaves no telling where a password ends (one holding ``?`` or
+    ``#``, or a query value holding ``@``): all but the scheme is masked then."""
     if not isinstance(url, str):
         raise TypeError(f"url must be a str, not {type(url).__name__}")
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
+    ends = [i for i in (rest.find("?"), rest.find("#")) if i >= 0]
+    if ends and "@" in rest[min(ends) :]:
+        return f"{scheme}{sep}{MASK}"
     body, q, tail = rest.partition("?")
     if "@" in body.partition("#")[0]:
         body = f"{MASK}@{body.rpartition('@')[2]}"

@@ -169,19 +169,21 @@ def parse_sentinel_url(url: str) -> dict[str, Any]:
     }
 
 
-def _address(part: str, bad: Any, default_port: int = SENTINEL_PORT) -> tuple[str, int]:
-    """``(host, port)`` from ``host``, ``host:port`` or ``[ipv6]:port``."""
+def _address(
+    part: str, bad: Any, default_port: int = SENTINEL_PORT, what: str = "sentinel"
+) -> tuple[str, int]:
+    """``(host, port)`` from ``host``, ``host:port`` or ``[ipv6]:port`` (of a ``what``)."""
     if part.startswith("["):
         host, close, tail = part[1:].partition("]")
         if not close or (tail and not tail.startswith(":")):
-            raise bad(f"bad sentinel address {part!r}")
+            raise bad(f"bad {what} address {part!r}")
         port = tail[1:]
     else:
         host, _, port = part.partition(":")
     if not host:
-        raise bad("every sentinel needs a host: write host:port[,host:port...]")
+        raise bad(f"every {what} needs a host: write host:port[,host:port...]")
     if port and not (port.isdigit() and 0 < int(port) < 65536):
-        raise bad(f"sentinel port must be a number from 1 to 65535, got {port!r}")
+        raise bad(f"{what} port must be a number from 1 to 65535, got {port!r}")
     return host, int(port or default_port)
 
 
@@ -229,7 +231,7 @@ def _cluster_clients(url: str, flavour: str) -> tuple[Any, Any]:
             auth["username"] = unquote(user)
         if colon:
             auth["password"] = unquote(secret)
-    nodes = [_address(part, bad, CLUSTER_PORT) for part in hosts.split(",")]
+    nodes = [_address(part, bad, CLUSTER_PORT, "cluster node") for part in hosts.split(",")]
     tls: dict[str, Any] = {"ssl": True} if CLUSTER_SCHEMES[scheme.lower()] else {}
     lib: Any = redis_lib if flavour == "sync" else aredis
     startup = [lib.cluster.ClusterNode(h, p) for h, p in nodes]

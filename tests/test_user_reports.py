@@ -84,6 +84,30 @@ def test_bad_credentials_fail_at_once_with_the_servers_message(make: Any, server
     assert time.monotonic() - started < 5  # not the 10 s retry window
 
 
+def test_an_acl_that_forbids_subscribe_fails_at_once_with_the_servers_message(
+    make: Any, servers: Any
+) -> None:
+    """A user whose ACL forbids SUBSCRIBE (NOPERM): on(), on_done(), wait_for_result() and
+    run() raise the server's error at once, as for bad credentials (a review of 0.7.3: they
+    waited 10 s, then raised a WorqrError saying the subscribe timed out)."""
+    s = servers()
+    acl = ["ACL", "SETUSER", "nosub", "on", ">pw", "~*", "&*", "+@all", "-subscribe"]
+    redis.Redis(port=s.port).execute_command(*acl)
+    url = s.url.replace("redis://", "redis://nosub:pw@")
+    for call in (
+        lambda w: w.on("q", lambda kind, message: None),
+        lambda w: w.on_done("q", lambda info: None),
+        lambda w: w.wait_for_result("q@x", timeout=30),
+        lambda w: w.run("q", lambda p: None),
+    ):
+        w = make(url=url, retry_timeout=3)
+        started = time.monotonic()
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            call(w)
+        assert time.monotonic() - started < 2.5  # not the 10 s subscribe wait
+        w.close()
+
+
 def test_background_errors_are_logged_with_type_and_message(
     make: Any, servers: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -21,6 +21,7 @@ from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
     BusyLoadingError,
+    NoPermissionError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -41,6 +42,9 @@ workers that never listen for them receive nothing."""
 RETRYABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
 # ConnectionErrors in redis-py that waiting cannot cure: raised at once with the server's message
 FATAL = (AuthenticationError, AuthorizationError)
+# What the server refuses for who this client is (FATAL, or an ACL's NOPERM): a subscribe or
+# a runner's join that meets one raises it at once instead of trying again
+REFUSED = (*FATAL, NoPermissionError)
 
 
 def jittered(attempt: int, base: float, cap: float) -> float:

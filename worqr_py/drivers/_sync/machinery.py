@@ -18,7 +18,7 @@ from ...core import Process
 from ...core.calls import Call, Op, Step
 from ...core.model import WorkerState
 from ...errors import WorqrError
-from ..base import FATAL, RETRYABLE, DriverBase, RetryClock
+from ..base import FATAL, REFUSED, RETRYABLE, DriverBase, RetryClock
 from ..connect import HEALTH_CHECK_S
 from .cluster_io import ClusterExecutor, ShardedPubSub, executor
 from .primitives import Background, Event, Job, Semaphore, settled, start, state_lock
@@ -257,7 +257,7 @@ class Machinery(DriverBase):
                         pending = []
                     message = ps.next_message(next_poll - time.monotonic())
                 except Exception as exc:  # Redis away (or worse): say so, pause, go on
-                    if isinstance(exc, FATAL):  # bad credentials: the callers hear it now
+                    if isinstance(exc, REFUSED):  # bad credentials, NOPERM: the callers hear it now
                         self._refuse(waiting, exc)
                         pending = []
                     self._error(exc)

@@ -25,7 +25,7 @@ from ...drivers._async.primitives import (
     until_set,
     wait_all,
 )
-from ...drivers.base import FATAL
+from ...drivers.base import REFUSED
 from ...errors import WorkerFailed, WorqrError
 from ..jobs import job_error, log_done
 from ..policy import RunnerBase, log
@@ -71,11 +71,11 @@ class AsyncRunner(RunnerBase):
     async def start(self) -> None:
         """Register and join. A failure after registering (a lost heartbeat, a subscribe
         that timed out on a busy machine) goes through re-registration; one before it (Redis
-        unreachable for ``retry_timeout``, bad credentials) is raised."""
+        unreachable for ``retry_timeout``, bad credentials, an ACL's NOPERM) is raised."""
         try:
             await self.join()
         except (WorqrError, RedisError) as exc:
-            if self.w.worker_id is None or isinstance(exc, FATAL):
+            if self.w.worker_id is None or isinstance(exc, REFUSED):
                 raise
             await self.rejoin(exc)
 

@@ -288,6 +288,30 @@ def test_waits_for_ended_missing_and_unfinished_jobs_answer_without_polling(make
     assert waiter.get_job(queued.id).status == "queued"
 
 
+def test_a_wait_ends_at_its_timeout_while_redis_does_not_answer(
+    make: Any, servers: Any, driver: str
+) -> None:
+    """A review of 0.7.3: under CLIENT PAUSE a wait with timeout=1 took 10 s (the subscribe's
+    wait, then a bare WorqrError) or the whole pause (the read's retries). Now the subscribe
+    and the read's retries stop at the deadline, and JobWaitTimeout comes; asyncio also cuts
+    the read in flight, a thread's read ends at the socket timeout (5 s)."""
+    s = servers()
+    w = make(url=s.url)
+    first, later = w.submit("q", "f"), w.submit("q2", "f")
+    with pytest.raises(JobWaitTimeout):
+        w.wait_for_result(later.id, 0)  # subscribed to q2's job ends
+    s.pause()  # SIGSTOP: nothing answers
+    try:
+        for job, bound in ((first, 4.0), (later, 4.0 if driver == "async" else 8.0)):
+            started = time.monotonic()
+            with pytest.raises(JobWaitTimeout):
+                w.wait_for_result(job.id, 1)
+            assert 1.0 <= time.monotonic() - started < bound  # not 10 s, nor until Redis answers
+    finally:
+        s.resume()
+    assert w.get_job(first.id).status == "queued"
+
+
 def test_an_end_wakes_waiters_on_another_client_by_pub_sub(make: Any, r: Any, prefix: str) -> None:
     w = worker(make, "q", heartbeat_ttl=30)
     waiter = make(poll_interval=30)

@@ -175,6 +175,14 @@ class Background:
             await asyncio.wait(others, timeout=timeout)
 
 
+async def bounded(call: Awaitable[T], seconds: float | None) -> T:
+    """Await ``call``, cancelled after ``seconds`` (None: no bound) with ``TimeoutError``.
+    (The thread twin cannot cut a call short: it takes the call's value.)"""
+    if seconds is None:
+        return await call
+    return await asyncio.wait_for(call, seconds)
+
+
 async def settled(
     call: Callable[[], Awaitable[list[T]]], give_back: Callable[[list[T]], None]
 ) -> list[T]:

@@ -14,12 +14,14 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from ...core import validate as v
 from ...core.jobs import FAILURE_TTL, RESULT_TTL, JobInfo
-from ...errors import ClientClosed, JobFailed, JobNotFound, JobWaitTimeout
+from ...errors import ClientClosed, JobFailed, JobNotFound, JobWaitTimeout, WorqrError
 from ...runtime.retry import Retry
 from .machinery import Machinery
-from .primitives import Event
+from .primitives import Event, bounded
 
 
 class Job:
@@ -140,12 +142,16 @@ class JobsApi(Machinery):
         try:
             if channel not in self._job_listened:
                 self._job_channels[channel] = queue
-                self._subscribe(channel)
+                try:
+                    self._subscribe(channel, within=_left(deadline))
+                except WorqrError as exc:  # not subscribed in time
+                    _give_up(job_id, deadline, limit, exc)
+                    raise
                 self._job_listened.add(channel)
             while True:
                 ready.clear()
                 with self._job_reads:  # a thousand waiters: a few connections
-                    info = self._run(self._core.get_job(job_id, listen=True))
+                    info = self._read_job(job_id, deadline, limit)
                 if info is None:
                     raise JobNotFound(f"no job {job_id!r} (never submitted, or expired)")
                 if info.ended:
@@ -169,6 +175,37 @@ class JobsApi(Machinery):
                     waiters.discard(ready)
                     if not waiters:
                         del self._job_waiters[(queue, key)]
+
+    def _read_job(self, job_id: str, deadline: float | None, limit: float | None) -> JobInfo | None:
+        """A waiter's read of the job's record (saying it listens), retried while Redis is
+        away for ``retry_timeout`` or until ``deadline``, whichever is first, and in asyncio
+        cut at the deadline (a thread's read that Redis does not answer ends at the socket
+        timeout); ``JobWaitTimeout`` once the deadline passed."""
+        left = _left(deadline)
+        until = None if left is None else time.monotonic() + left
+        try:
+            op = self._core.get_job(job_id, listen=True)
+            return bounded(self._run(op, until=until), left)
+        except (TimeoutError, RedisError) as exc:
+            _give_up(job_id, deadline, limit, exc)
+            raise
+
+
+CALL_FLOOR_S = 1.0  # a waiter's call to Redis gets at least this long, even past its deadline
+
+
+def _left(deadline: float | None) -> float | None:
+    """How long a waiter's call to Redis may take: the time to its deadline (None: no
+    deadline), at least ``CALL_FLOOR_S`` (so a timeout of 0 still reads once)."""
+    return None if deadline is None else max(CALL_FLOOR_S, deadline - time.monotonic())
+
+
+def _give_up(job_id: str, deadline: float | None, limit: float | None, exc: BaseException) -> None:
+    """A waiter's call to Redis failed: ``JobWaitTimeout`` if its deadline has passed."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise JobWaitTimeout(
+            f"job {job_id!r}: no answer from Redis within {limit:g} s ({type(exc).__name__})"
+        ) from exc
 
 
 def _timeout(value: Any) -> float:

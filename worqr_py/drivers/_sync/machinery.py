@@ -53,19 +53,20 @@ class Machinery(DriverBase):
         return self._closing.is_set()
 
     # ---- execution ----------------------------------------------------------------------
-    def _run(self, op: Op[T], retry: bool = True) -> T:
+    def _run(self, op: Op[T], retry: bool = True, until: float | None = None) -> T:
         try:
             step = next(op)
             while True:
-                step = op.send(self._retrying(step, retry))
+                step = op.send(self._retrying(step, retry, until))
         except StopIteration as stop:
             result: T = stop.value
             return result
 
-    def _retrying(self, step: Step, retry: bool) -> Any:
+    def _retrying(self, step: Step, retry: bool, until: float | None = None) -> Any:
         """Run a step; while Redis is unreachable, again after a jittered backoff, for up to
-        ``retry_timeout`` (every step is safe to replay: see the README). Errors that waiting
-        cannot cure (bad credentials) are raised at once."""
+        ``retry_timeout`` (or until ``until``, a caller's ``time.monotonic()`` deadline, if
+        sooner; every step is safe to replay: see the README). Errors that waiting cannot
+        cure (bad credentials) are raised at once."""
         clock = None
         while True:
             try:
@@ -79,7 +80,11 @@ class Machinery(DriverBase):
             except RETRYABLE as exc:
                 if isinstance(exc, FATAL):
                     raise
-                clock = clock or RetryClock(self._core.options.retry_timeout if retry else 0)
+                if clock is None:
+                    window = self._core.options.retry_timeout if retry else 0
+                    if until is not None:
+                        window = min(window, until - time.monotonic())
+                    clock = RetryClock(window)
                 delay = clock.delay()
                 if delay is None or self._closing.wait(delay):
                     raise
@@ -196,11 +201,12 @@ class Machinery(DriverBase):
             self._guard(self._core.supervise(), retry=False)
             self._guard(self._core.promote_due(), retry=False)
 
-    def _subscribe(self, *channels: str) -> None:
+    def _subscribe(self, *channels: str, within: float | None = None) -> None:
         """Have the listener subscribe to the channels (one SUBSCRIBE for all of them) and
         wait until it has: for ``retry_timeout`` (at least 10 s), on a Redis Cluster 10 s
         more (a subscribe sent to a master that went silent is re-placed once unanswered for
-        a health-check interval, then waits for the failover like any call)."""
+        a health-check interval, then waits for the failover like any call); or ``within``
+        seconds, if less (a caller's deadline). Raises ``WorqrError`` when that time is up."""
         requests = [(channel, Event()) for channel in channels]
         self._requests.extend(requests)
         self._wake_listener()
@@ -212,6 +218,8 @@ class Machinery(DriverBase):
         wait = max(10.0, self._core.options.retry_timeout)
         if self._core.sharded:  # a silent master is taken for lost after a health interval
             wait += 2 * HEALTH_CHECK_S
+        if within is not None:
+            wait = min(wait, within)
         deadline = time.monotonic() + wait
         try:
             for channel, done in requests:

@@ -111,6 +111,13 @@ class Background:
                 t.join(max(0.0, deadline - time.monotonic()))
 
 
+def bounded(value: T, seconds: float | None) -> T:
+    """The asyncio twin awaits a call for at most ``seconds``; a thread cannot cut a call
+    short, so here the call has run already (bounded by its own retry window and the
+    socket timeout) and this is its value."""
+    return value
+
+
 def settled(call: Callable[[], list[T]], give_back: Callable[[list[T]], None]) -> list[T]:
     """A blocking call cannot be abandoned half-way: just make it."""
     return call()

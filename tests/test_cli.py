@@ -319,6 +319,14 @@ def test_tasks_prints_one_line_per_task(server: Any, make: Any, prefix: str) -> 
             ("worker", "tests.handlers:record", "-q", "q", "--heartbeat-ttl", "1"),
             "'--heartbeat-ttl'",
         ),
+        # a review of 0.7.3: NaN and absurd values (exit 1, or a traceback later)
+        (("worker", "tests.handlers:record", "-q", "q", "--grace", "nan"), "'--grace'"),
+        (
+            ("worker", "tests.handlers:record", "-q", "q", "--jobs", "--timeout", "nan"),
+            "'--timeout'",
+        ),
+        (("top", "--interval", "nan", "--iterations", "1"), "'--interval'"),
+        (("top", "--interval", "1e300", "--iterations", "1"), "'--interval'"),
     ],
 )
 def test_a_bad_option_value_names_the_option(

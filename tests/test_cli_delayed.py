@@ -173,6 +173,7 @@ def test_inspect_shows_each_queues_delayed_count(server: Any, prefix: str) -> No
         (("--in", "30s", "--at", "2030-01-01T00:00:00Z"), "give --in or --at, not both"),
         (("--in", "5x"), "Invalid value for '--in': not a duration: '5x'"),
         (("--in", "-5s"), "Invalid value for '--in'"),
+        (("--in", "1e300"), "Invalid value for '--in'"),
         (("--at", "tomorrow"), "Invalid value for '--at': not an ISO 8601 time"),
     ],
 )

@@ -129,6 +129,7 @@ def test_a_queue_called_add_is_listed_with_the_option(server: Any, prefix: str) 
         (("add", "", "t", "--every", "1s"), "Invalid value for 'QUEUE'"),
         (("add", "jobs", "", "--every", "1s"), "Invalid value for 'TASK'"),
         (("remove", "jobs", ""), "Invalid value for 'NAME'"),
+        (("add", "jobs", "t", "--every", "1e300"), "Invalid value for '--every'"),
         (("-q", ""), "Invalid value for '--queue' / '-q': a queue name must not be empty"),
         (("-q", "jobs", "add", "jobs", "t", "--every", "1s"), "--queue only chooses"),
     ],

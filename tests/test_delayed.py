@@ -292,6 +292,8 @@ def test_delayed_tasks_with_colons_and_glob_characters_stay_exact(make: Any, r: 
         ({"delay": float("nan")}, ValueError, "delay"),
         ({"delay": math.inf}, ValueError, "delay"),
         ({"delay": timedelta(seconds=-1)}, ValueError, "delay"),
+        ({"delay": 1e300}, ValueError, "delay"),
+        ({"delay": timedelta(days=36525 + 1)}, ValueError, "delay"),
         ({"at": "2026-01-01"}, TypeError, "at"),
         ({"at": 1_700_000_000}, TypeError, "at"),
         ({"delay": 1, "at": datetime.now()}, ValueError, "delay or at"),

@@ -127,7 +127,13 @@ def test_setting_the_same_schedule_again_changes_nothing(make: Any, r: Any, pref
 def test_bad_input_writes_nothing(make: Any, r: Any, prefix: str) -> None:
     w = make()
     before = keys_of(r, prefix)
-    for kw in ({}, {"every": 0}, {"cron": "bad"}, {"every": 1, "cron": "* * * * *"}):
+    for kw in (
+        {},
+        {"every": 0},
+        {"every": 1e300},
+        {"cron": "bad"},
+        {"every": 1, "cron": "* * * * *"},
+    ):
         with pytest.raises((TypeError, ValueError)):
             w.schedule("ticks", "t", **kw)
     with pytest.raises(ValueError, match="name"):

@@ -143,6 +143,12 @@ def test_two_prefixes_never_see_each_other(make: Any, prefix: str) -> None:
         (lambda w: w.get_working_queues(""), ValueError, "worker_id"),
         (lambda w: w.finish_process(None), TypeError, "process_id"),
         (lambda w: w.dequeue_many("q", 1, finish="q_x.1"), TypeError, "finish"),
+        # a review of 0.7.3: a str was iterated as its letters; a century at most
+        (lambda w: w.queue_stats("emails"), TypeError, "queues"),
+        (lambda w: w.queue_stats(["ok", ""]), ValueError, "queues[1]"),
+        (lambda w: w.snapshot("emails"), TypeError, "queues"),
+        (lambda w: w.submit("q", "f", result_ttl=1e300), ValueError, "result_ttl"),
+        (lambda w: w.submit("q", "f", timeout=4e9), ValueError, "timeout"),
     ],
 )
 def test_bad_input_names_the_argument_and_writes_nothing(
@@ -167,6 +173,9 @@ def test_bad_input_names_the_argument_and_writes_nothing(
         ({"heartbeat_interval": 2.0, "heartbeat_ttl": 1.0}, ValueError, "heartbeat_ttl"),
         ({"poll_interval": 0}, ValueError, "poll_interval"),
         ({"bogus": 1}, TypeError, "bogus"),
+        ({"heartbeat_ttl": 1e300}, ValueError, "heartbeat_ttl"),
+        ({"poll_interval": 1e300}, ValueError, "poll_interval"),
+        ({"retry_timeout": 1e300}, ValueError, "retry_timeout"),
     ],
 )
 def test_bad_options_are_rejected(

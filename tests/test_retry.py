@@ -67,6 +67,8 @@ def test_equal_jitter_adds_a_random_half_to_the_other_half() -> None:
         ({"backoff": "1"}, TypeError, "backoff"),
         ({"base": 0}, ValueError, "base"),
         ({"cap": math.inf}, ValueError, "cap"),
+        ({"cap": 1e300}, ValueError, "cap"),
+        ({"jitter": "no"}, TypeError, "jitter"),
     ],
 )
 def test_bad_retry_arguments_raise_naming_the_argument(

@@ -144,6 +144,8 @@ def test_run_rejects_bad_arguments(make: Any) -> None:
         w.run("q", print, concurrency=0)
     with pytest.raises(ValueError, match="grace"):
         w.run("q", print, grace=-1)
+    with pytest.raises(TypeError, match="reregister"):
+        w.run("q", print, reregister="no")
 
 
 def test_each_persistent_task_has_exactly_one_live_owner(make: Any, r: Any, prefix: str) -> None:

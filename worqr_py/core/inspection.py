@@ -52,9 +52,9 @@ class StateOps(QueueOps):
         delayed tasks, tasks in process (the sizes of its workers' records), dead letters,
         workers and counts since they began (P:{E}:m). Reads only, in two pipelines; not
         atomic: for dashboards and /metrics."""
-        if queues is None:
-            queues = sorted(texts((yield command("SMEMBERS", self.keys.queues))))
-        names = [v.name(q, "queues") for q in queues]
+        names = v.queue_names(queues)
+        if names is None:
+            names = sorted(texts((yield command("SMEMBERS", self.keys.queues))))
         ks = [self.keys.queue(q) for q in names]
         reads = []
         for k in ks:
@@ -93,8 +93,9 @@ class StateOps(QueueOps):
         the registry sets (a queue's throughput counters by the minutes that can exist: 65
         reads per queue). Reads only, in two pipelines: a consistent view only when idle."""
         k = self.keys
+        asked = v.queue_names(queues) or []
         reg = yield [command("SMEMBERS", k.queues), command("SMEMBERS", k.workers)]
-        names = sorted(set(texts(reg[0])) | set(queues or ()))
+        names = sorted(set(texts(reg[0])) | set(asked))
         workers = sorted(texts(reg[1]))
         qkeys = [k.queue(q) for q in names]
         reads: list[tuple[str, str]] = [

@@ -163,8 +163,11 @@ class Options:
             raise ValueError(f"max_deliveries must be at least 1 (or None: never), got {m}")
         if isinstance(self.retry_timeout, bool) or not isinstance(self.retry_timeout, (int, float)):
             raise TypeError("retry_timeout must be a number of seconds")
-        if not 0 <= self.retry_timeout < float("inf"):
-            raise ValueError(f"retry_timeout must be 0 or more seconds, got {self.retry_timeout}")
+        if not 0 <= self.retry_timeout <= v.MAX_SECONDS:
+            raise ValueError(
+                f"retry_timeout must be 0 or more seconds, at most a century, "
+                f"got {self.retry_timeout}"
+            )
         if self.heartbeat_ttl <= self.heartbeat_interval:
             raise ValueError("heartbeat_ttl must be longer than heartbeat_interval")
 

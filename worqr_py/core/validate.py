@@ -66,13 +66,38 @@ def job_key(value: Any, arg: str = "job_id") -> str:
     return text
 
 
+# The longest a delay, a wait or a time to live may be: a century. Times in ms stay exact in
+# Lua (below 2**53), waits below threading.TIMEOUT_MAX, and due times before the year 9999.
+MAX_SECONDS = 3_155_760_000
+
+
 def seconds(value: Any, arg: str) -> float:
-    """A positive, finite number of seconds."""
+    """A positive number of seconds, at most ``MAX_SECONDS``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{arg} must be a number of seconds, not {type(value).__name__}")
-    if not 0 < value < float("inf"):
-        raise ValueError(f"{arg} must be a positive number of seconds, got {value!r}")
+    if not 0 < value <= MAX_SECONDS:
+        raise ValueError(
+            f"{arg} must be a positive number of seconds, at most a century "
+            f"({MAX_SECONDS}), got {value!r}"
+        )
     return float(value)
+
+
+def queue_names(value: Any, arg: str = "queues") -> list[str] | None:
+    """None, or a list (any iterable but a str) of queue names; a str is refused (iterated,
+    it would be its letters)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{arg} must be a list of queue names or None, not {type(value).__name__}")
+    return [name(q, f"{arg}[{i}]") for i, q in enumerate(value)]
+
+
+def flag(value: Any, arg: str) -> bool:
+    """A bool (not a truthy str such as "no")."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{arg} must be a bool, not {type(value).__name__}")
+    return value
 
 
 def prefix(value: Any) -> str:
@@ -101,8 +126,11 @@ def when(delay: Any, at: Any) -> tuple[str, int] | None:
             delay = delay.total_seconds()
         if isinstance(delay, bool) or not isinstance(delay, (int, float)):
             raise TypeError(f"delay must be seconds or a timedelta, not {type(delay).__name__}")
-        if not (math.isfinite(delay) and delay >= 0):
-            raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
+        if not 0 <= delay <= MAX_SECONDS:
+            raise ValueError(
+                f"delay must be a number of seconds >= 0, at most a century ({MAX_SECONDS}), "
+                f"got {delay!r}"
+            )
         return ("in", math.ceil(delay * 1000))
     if at is not None:
         if not isinstance(at, datetime):

@@ -76,7 +76,7 @@ class RunnerBase:
         self.handler = handler
         self.concurrency = concurrency
         self.grace = v.seconds(grace, "grace")
-        self.reregister = bool(reregister)
+        self.reregister = v.flag(reregister, "reregister")
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
             raise ValueError(f"prefetch must be an int of at least 1, got {prefetch!r}")
         self.prefetch = prefetch

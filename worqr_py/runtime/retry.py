@@ -56,6 +56,7 @@ class Retry:
         object.__setattr__(self, "_waits", waits)
         v.seconds(self.base, "base")
         v.seconds(self.cap, "cap")
+        v.flag(self.jitter, "jitter")
 
     def to_json(self) -> dict[str, Any]:
         """The policy as JSON data (a job's options carry it; ``from_json`` reads it)."""

@@ -18,6 +18,7 @@ import redis
 from rich.console import Console
 from rich.live import Live
 
+from ..core import validate as v
 from ..core.model import Reason
 from ..core.redact import redact, redact_url
 from ..drivers._sync.client import Worqr
@@ -105,7 +106,24 @@ def queue_names(ctx: click.Context, param: click.Parameter, value: tuple[str, ..
     return list(value)
 
 
-POSITIVE = click.FloatRange(min=0, min_open=True)
+class Seconds(click.ParamType):  # type: ignore[type-arg,unused-ignore]
+    """A positive number of seconds, at most a century (``validate.seconds``): NaN, infinity
+    and absurd values are a bad option value (exit status 2), not an error later."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        try:
+            return v.seconds(number, "the value")
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+POSITIVE = Seconds()
 
 
 @main.command()

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from ..core.validate import MAX_SECONDS
+
 UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)")
 _FORMS = "e.g. 500ms, 30s, 5m, 2h, 1d, 1m30s, or a number of seconds"
@@ -34,8 +36,8 @@ def parse_duration(text: str) -> float:
         if len(set(units)) != len(units):
             raise ValueError(f"not a duration: {text!r} (a unit appears twice)") from None
         seconds = sum(float(n) * UNITS[u] for n, u in parts)
-    if not (math.isfinite(seconds) and seconds >= 0):
-        raise ValueError(f"not a duration: {text!r} (must be finite and >= 0)")
+    if not 0 <= seconds <= MAX_SECONDS:
+        raise ValueError(f"not a duration: {text!r} (must be >= 0 and at most a century)")
     return seconds
 
 
@@ -91,8 +93,12 @@ def instant_ms(ms: int) -> datetime:
 
 
 def iso_utc(epoch: float) -> str:
-    """Seconds since the epoch as ISO 8601 in UTC, to the millisecond."""
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
+    """Seconds since the epoch as ISO 8601 in UTC, to the millisecond; a time a datetime
+    cannot hold (one written before 0.7.4 capped delays at a century) as "out of range"."""
+    try:
+        return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
+    except (OverflowError, ValueError, OSError):
+        return f"(out of range: {epoch:g} s since the epoch)"
 
 
 def fmt_duration(seconds: float) -> str:

@@ -417,6 +417,12 @@ def test_a_page_says_when_redis_is_unreachable(page: Page, servers: Any, prefix:
             except urllib.error.HTTPError as exc:
                 code = exc.code
             assert code == 503
+            try:  # and /metrics: a failed scrape, one line (a review of 0.7.3: a 500)
+                status(f"{base}/metrics")
+                code, body = 200, ""
+            except urllib.error.HTTPError as exc:
+                code, body = exc.code, exc.read().decode()
+            assert code == 503 and body.startswith("Redis unreachable") and body.count("\n") == 1
             s.start()
             w.enqueue("gone", "c")  # the restart lost a and b (no persistence)
             expect(page.locator("tr[data-queue='gone'] td.length")).to_have_text("1", timeout=LIVE)

@@ -180,7 +180,14 @@ def app(
         return RedirectResponse(_next(request, fields.get("next", "")), 303)
 
     async def scrape(request: Request) -> Response:
-        stats, overview = await src("queue_stats"), await src("overview")
+        """The metrics; with Redis unreachable, a one-line 503 (a failed scrape) as the
+        pages answer, not a 500 with a logged traceback."""
+        try:
+            stats, overview = await src("queue_stats"), await src("overview")
+        except (RedisError, WorqrError, OSError) as exc:
+            log.warning("metrics read failed: %s", redact(str(exc)))
+            message = f"Redis unreachable: {redact(str(exc))}\n"
+            return Response(message, 503, media_type="text/plain; charset=utf-8")
         return Response(metrics.render(stats, overview), media_type=metrics.CONTENT_TYPE)
 
     routes = [

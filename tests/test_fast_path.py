@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from worqr_py import AsyncWorqr
+from worqr_py.core.calls import command
+from worqr_py.drivers._sync.redis_io import _read as read
 from worqr_py.drivers.base import Liveness
 
 from .conftest import FAST
@@ -295,3 +297,86 @@ def test_an_idle_connection_the_server_closed_is_connected_afresh(make: Any, r: 
     assert w._run(w._core.beat(), retry=False) is True
     assert w.alive
     assert w.get_tasks("q") == ["x"]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.parametrize("decode", [False, True])
+def test_the_sync_read_path_reads_every_kind_of_reply(
+    server: Any, prefix: str, protocol: int, decode: bool
+) -> None:
+    """The sync executor reads replies from hiredis' reader itself (redis_io._read): big
+    replies over many recv calls, error replies (the connection kept), RESP2 and RESP3, str
+    or bytes clients, and a RESP3 push that comes before a reply (it goes to redis-py's push
+    handler; the call gets its own reply)."""
+    import redis
+
+    from worqr_py import Worqr
+
+    own = redis.Redis(port=server.port, protocol=protocol, decode_responses=decode)
+    w = Worqr(redis=own, prefix=prefix)
+    try:
+        tasks = [f"task-{i}-" + "x" * 50 for i in range(20_000)]  # about 1.3 MB
+        w.enqueue("q", tasks)
+        assert w.get_tasks("q") == tasks
+        own.set(f"{prefix}:plain", "v")
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            w._executor.call(command("LPUSH", f"{prefix}:plain", "x"))
+        conn = w._executor.idle[-1]
+        assert w._executor.call(command("GET", f"{prefix}:plain")) in ("v", b"v")
+        assert w._executor.idle[-1] is conn  # the error reply kept the connection
+        if protocol == 3:  # a RESP3 push before a reply (Redis 7 sends our own key's
+            # invalidation after the SET's reply: it comes before the next reply)
+            assert w._executor.call(command("CLIENT", "TRACKING", "ON")) in ("OK", b"OK")
+            w._executor.call(command("GET", f"{prefix}:plain"))  # tracked now
+            pushed: list[Any] = []
+            handle = conn._parser.handle_push_response
+            conn._parser.handle_push_response = lambda r, **kw: pushed.append(r) or handle(r)
+            conn.send_packed_command(conn.pack_command("SET", f"{prefix}:plain", "w"))
+            assert read(conn) in ("OK", b"OK") and pushed == []
+            conn.send_packed_command(conn.pack_command("GET", f"{prefix}:plain"))
+            assert read(conn) in ("w", b"w")
+            assert len(pushed) == 1 and pushed[0][0] in ("invalidate", b"invalidate")
+    finally:
+        w.close()
+        own.close()
+
+
+def test_the_sync_read_path_fails_as_redis_py_would(servers: Any, prefix: str) -> None:
+    """A LOADING error reply raises (BusyLoadingError, which the drivers retry), a read the
+    server does not answer in time raises redis-py's TimeoutError, a connection cut
+    mid-call is retried on a fresh one; each failed connection is discarded."""
+    import redis
+
+    from worqr_py import Worqr
+
+    s = servers()
+    own = redis.Redis(port=s.port, socket_timeout=0.5)
+    w = Worqr(redis=own, prefix=prefix, retry_timeout=0)
+    try:
+        loading = "return redis.error_reply('LOADING Redis is loading the dataset in memory')"
+        with pytest.raises(redis.exceptions.BusyLoadingError):
+            w._executor.call(command("EVAL", loading, 0))
+        assert not w._executor.idle  # discarded, not kept as after an error reply
+        w.enqueue("q", "first")
+        s.pause()
+        try:
+            with pytest.raises(redis.exceptions.TimeoutError):
+                w.enqueue("q", "second")
+        finally:
+            s.resume()
+        assert w.get_tasks("q") == ["first", "second"]  # it ran, its reply came too late
+    finally:
+        w.close()
+        own.close()
+    admin = s.client()
+    with Worqr(s.url, prefix=prefix, retry_timeout=10) as w2:
+        admin.execute_command("CLIENT", "PAUSE", 2000, "WRITE")
+        try:
+            call = threading.Thread(target=w2.enqueue, args=("q", "third"))
+            call.start()
+            wait_for(lambda: admin.client_kill_filter(_type="normal", skipme=True) >= 1)
+        finally:
+            admin.execute_command("CLIENT", "UNPAUSE")
+        call.join(10)
+        assert not call.is_alive()
+        assert w2.get_tasks("q") == ["first", "second", "third"]

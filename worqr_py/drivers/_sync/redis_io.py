@@ -9,17 +9,26 @@ import contextlib
 import os
 import select
 import socket
+import time
 from collections import deque
 from typing import Any
 
 from redis.client import PubSub as _PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...core import scripts
 from ...core.calls import Call, command
 from ..base import Liveness
 from ..wire import Pack, packer, words
+
+_HiredisParser: Any
+NOT_ENOUGH_DATA: Any  # what the hiredis reader redis-py made returns for a partial reply
+try:
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA, _HiredisParser
+except ImportError:  # another layout: every read goes through read_response
+    _HiredisParser = NOT_ENOUGH_DATA = None
 
 
 class Executor:
@@ -41,8 +50,23 @@ class Executor:
         self._pid = os.getpid()  # the process whose connections ``idle`` holds
 
     def call(self, c: Call) -> Any:
-        """Run one call (EVALSHA, loading the script on NOSCRIPT) and return its reply."""
-        (reply,) = self._exchange([c])
+        """Run one call (EVALSHA, loading the script on NOSCRIPT) and return its reply:
+        ``_exchange`` for one call, unrolled (the hot path: one call per take)."""
+        conn = self._connection()
+        try:
+            data = (self._pack or self._packer(conn))(conn, words(c))
+        except BaseException:  # nothing was sent: the connection is as good as before
+            self.idle.append(conn)
+            raise
+        try:
+            conn.send_packed_command([data])
+            reply = _read(conn)
+            if isinstance(reply, NoScriptError):
+                reply = self._reload(conn, c)
+        except BaseException:
+            self._discard_all(conn)
+            raise
+        self.idle.append(conn)
         if isinstance(reply, Exception):  # an error reply: the connection stays usable
             raise reply
         return reply
@@ -69,29 +93,30 @@ class Executor:
             raise
         try:
             conn.send_packed_command(data)
-            replies = [self._reply(conn) for _ in calls]
+            replies = [_read(conn) for _ in calls]
             for i, c in enumerate(calls):
                 if isinstance(replies[i], NoScriptError):
-                    assert c.script is not None
-                    load = command("SCRIPT", "LOAD", c.script.source)
-                    conn.send_packed_command(self._packed(conn, [load, c]))
-                    loaded, reply = self._reply(conn), self._reply(conn)
-                    replies[i] = loaded if isinstance(loaded, ResponseError) else reply
+                    replies[i] = self._reload(conn, c)
         except BaseException:
-            self._discard(conn)
-            for stale in self._drain():
-                self._discard(stale)
+            self._discard_all(conn)
             raise
         self.idle.append(conn)
         return replies
 
-    @staticmethod
-    def _reply(conn: Any) -> Any:
-        """One reply, an error reply returned (it leaves the connection usable)."""
-        try:
-            return conn.read_response()
-        except ResponseError as exc:
-            return exc
+    def _reload(self, conn: Any, c: Call) -> Any:
+        """SCRIPT LOAD the call's script and run the call again, on this connection (one
+        write): the call's reply, or the load's error."""
+        assert c.script is not None
+        load = command("SCRIPT", "LOAD", c.script.source)
+        conn.send_packed_command(self._packed(conn, [load, c]))
+        loaded, reply = _read(conn), _read(conn)
+        return loaded if isinstance(loaded, ResponseError) else reply
+
+    def _discard_all(self, conn: Any) -> None:
+        """A call failed on ``conn`` (not an error reply): discard it and every idle one."""
+        self._discard(conn)
+        for stale in self._drain():
+            self._discard(stale)
 
     def load(self) -> None:
         """SCRIPT LOAD every script (one pipeline)."""
@@ -160,6 +185,59 @@ class Executor:
             self._forked()
         for conn in self._drain():
             self.redis.connection_pool.release(conn)
+
+
+def _read(conn: Any) -> Any:
+    """One reply, an error reply returned (it leaves the connection usable). With hiredis,
+    read here from the parser's socket and reader as redis-py's own ``read_response`` does
+    (a RESP3 push goes to the parser's push handler first), without its per-reply work that
+    this executor does not need (the error text of the host, made before every read); any
+    other parser, or a reply already read ahead, goes through ``read_response``. A failure
+    raises redis-py's errors, and the caller discards the connection."""
+    parser = conn._parser
+    if parser.__class__ is not _HiredisParser:
+        return _read_response(conn)
+    push = getattr(parser, "_hiredis_PushNotificationType", None)
+    reader, sock = parser._reader, parser._sock
+    if (
+        reader is None
+        or sock is None
+        or getattr(parser, "_next_response", NOT_ENOUGH_DATA) is not NOT_ENOUGH_DATA
+        or (push is None and conn.protocol in (3, "3"))
+    ):
+        return _read_response(conn)
+    reply = reader.gets()
+    try:
+        while True:
+            while reply is NOT_ENOUGH_DATA:
+                n = sock.recv_into(parser._buffer)
+                if not n:
+                    raise RedisConnectionError("Connection closed by server.")
+                reader.feed(parser._buffer, 0, n)  # type: ignore[arg-type,unused-ignore]
+                reply = reader.gets()
+            if push is None or not isinstance(reply, push):
+                break
+            parser.handle_push_response(reply)  # then the reply that follows
+            reply = reader.gets()
+    except TimeoutError:
+        raise RedisTimeoutError(f"Timeout reading from {conn._host_error()}") from None
+    except OSError as exc:
+        raise RedisConnectionError(f"Error while reading from {conn._host_error()}: {exc}") from exc
+    if isinstance(reply, RedisConnectionError):  # LOADING (BusyLoadingError) and kin
+        raise reply
+    if reply.__class__ is list and reply and isinstance(reply[0], RedisConnectionError):
+        raise reply[0]
+    if conn.health_check_interval:
+        conn.next_health_check = time.monotonic() + conn.health_check_interval
+    return reply
+
+
+def _read_response(conn: Any) -> Any:
+    """One reply through the connection's own method, an error reply returned."""
+    try:
+        return conn.read_response()
+    except ResponseError as exc:
+        return exc
 
 
 def _closed(conn: Any, sock: Any) -> bool:

@@ -199,10 +199,12 @@ def node_id(node: ClusterNode) -> str:
     return str(node.client(decode_responses=True).execute_command("CLUSTER", "MYID"))
 
 
-def move_slot(c: RedisCluster, slot: int, source: ClusterNode, target: ClusterNode) -> int:
+def move_slot(
+    c: RedisCluster, slot: int, source: ClusterNode, target: ClusterNode, pause: float = 0.0
+) -> int:
     """Move one slot, with its keys, from ``source`` to ``target`` as ``redis-cli --cluster
-    reshard`` does: IMPORTING/MIGRATING, MIGRATE the keys in batches, then SETSLOT NODE on
-    every master. Returns how many keys moved."""
+    reshard`` does: IMPORTING/MIGRATING, MIGRATE the keys in batches (``pause`` seconds
+    apart), then SETSLOT NODE on every master. Returns how many keys moved."""
     src, dst = source.client(decode_responses=True), target.client(decode_responses=True)
     src_id, dst_id = node_id(source), node_id(target)
     dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
@@ -214,6 +216,7 @@ def move_slot(c: RedisCluster, slot: int, source: ClusterNode, target: ClusterNo
             break
         src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
         moved += len(keys)
+        time.sleep(pause)
     for node in c.masters():
         node.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
     return moved

@@ -283,3 +283,55 @@ def test_resharding_a_queue_s_slot_while_a_worker_runs(cluster: RedisCluster, pr
         worker.close()
     assert not runner.is_alive()
     assert not [r for _, r in failed if r in (Reason.LAPSED, Reason.EXPIRED)], failed
+
+
+def test_calls_on_a_slot_being_migrated_are_retried_not_raised(
+    cluster: RedisCluster, prefix: str
+) -> None:
+    """While a queue's slot migrates key by key (its keys split between two nodes, so a
+    script on them is answered TRYAGAIN until the last one moved), a producer's enqueues
+    wait and succeed: redis-py's redirections running out (ClusterError 'TTL exhausted') is
+    retried for retry_timeout, as an outage is (a review of 0.7.3: they raised at once)."""
+    queues = spread(cluster, prefix)
+    k = Keys(prefix).queue(queues[0])
+    source = node_of(cluster, k.tasks)
+    target = next(n for n in cluster.masters() if n is not source)
+    tag = k.tasks[k.tasks.index("{") : k.tasks.index("}") + 1]
+    filler = source.client()
+    filler.mset({f"filler:{tag}:{i}": "x" for i in range(400)})  # a migration of 40 batches
+    producer = Worqr(cluster.url, prefix=prefix, retry_timeout=30)
+    worker, runner, done, _ = _running(cluster, prefix, queues)
+    sent: list[str] = []
+    raised: list[BaseException] = []
+    stop = threading.Event()
+
+    def produce() -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                producer.enqueue(queues[0], f"m{i}")
+                sent.append(f"m{i}")
+            except Exception as exc:
+                raised.append(exc)
+            i += 1
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    try:
+        wait_for(lambda: len(sent) >= 20, what="the producer under way")
+        slot = cluster.client().keyslot(k.tasks)
+        assert move_slot(cluster, slot, source, target, pause=0.01) >= 400
+        count = len(sent)
+        wait_for(lambda: len(sent) >= count + 20, what="enqueues after the migration")
+        stop.set()
+        thread.join(60)
+        assert raised == []
+        wait_for(lambda: set(sent) <= set(done), timeout=60, what="every task done")
+    finally:
+        stop.set()
+        thread.join(60)
+        worker.shutdown()
+        runner.join(30)
+        producer.close()
+        worker.close()
+    assert not runner.is_alive() and not thread.is_alive()

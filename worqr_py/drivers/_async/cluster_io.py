@@ -15,13 +15,15 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import (
+    ClusterError,
     NoScriptError,
     RedisClusterException,
     RedisError,
     ResponseError,
+    TryAgainError,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ...core import scripts
 from ...core.calls import Arg, Call, Commuting, text
@@ -40,12 +42,16 @@ def first_key(c: Call) -> Arg:
 @contextlib.contextmanager
 def unreachable() -> Iterator[None]:
     """redis-py's cluster errors that mean "no node answers" (``RedisClusterException``: the
-    cluster cannot be connected, a slot not covered while it fails over) as the
+    cluster cannot be connected, a slot not covered while it fails over) or "not now"
+    (``ClusterError``: its redirections ran out, as they do on TRYAGAIN while a slot's keys
+    are split between two nodes by a migration, or CLUSTERDOWN; ``TryAgainError``) as the
     ``ConnectionError`` they are, so that callers retry them for ``retry_timeout``."""
     try:
         yield
     except RedisClusterException as exc:
         raise RedisConnectionError(f"Redis Cluster unreachable: {exc}") from exc
+    except (ClusterError, TryAgainError) as exc:
+        raise RedisConnectionError(f"Redis Cluster busy for this slot ({exc})") from exc
 
 
 def cluster_words(c: Call) -> tuple[Arg, ...]:

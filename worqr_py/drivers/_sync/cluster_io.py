@@ -24,6 +24,7 @@ from typing import Any
 from redis.exceptions import (
     AskError,
     ClusterDownError,
+    ClusterError,
     MovedError,
     NoScriptError,
     RedisClusterException,
@@ -58,12 +59,16 @@ def _checkout(pool: Any) -> Any:
 @contextlib.contextmanager
 def unreachable() -> Iterator[None]:
     """redis-py's cluster errors that mean "no node answers" (``RedisClusterException``: the
-    cluster cannot be connected, a slot not covered while it fails over) as the
+    cluster cannot be connected, a slot not covered while it fails over) or "not now"
+    (``ClusterError``: its redirections ran out, as they do on TRYAGAIN while a slot's keys
+    are split between two nodes by a migration, or CLUSTERDOWN; ``TryAgainError``) as the
     ``ConnectionError`` they are, so that callers retry them for ``retry_timeout``."""
     try:
         yield
     except RedisClusterException as exc:
         raise RedisConnectionError(f"Redis Cluster unreachable: {exc}") from exc
+    except (ClusterError, TryAgainError) as exc:
+        raise RedisConnectionError(f"Redis Cluster busy for this slot ({exc})") from exc
 
 
 def cluster_words(c: Call) -> tuple[Arg, ...]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from redis.asyncio.client import PubSub as _PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...core import scripts
@@ -54,6 +54,7 @@ class Executor:
         self._inflight: dict[Any, float] = {}  # connection -> when its read times out
         self._expired: set[Any] = set()  # connections the watchdog cut
         self._timer: asyncio.TimerHandle | None = None
+        self._master = MasterWatch.of(redis)  # behind Sentinel: which master it names
 
     async def call(self, c: Call) -> Any:
         """Run one call (EVALSHA, loading the script on NOSCRIPT) and return its reply."""
@@ -198,6 +199,10 @@ class Executor:
             return await self._checkout()
         conn = self.idle.pop()
         reader = getattr(conn, "_reader", None)
+        if reader is not None and self._master is not None and self._master.left(conn):
+            await conn.disconnect()  # the pool connects a connection it hands out to the
+            await self.redis.connection_pool.release(conn)  # master the sentinels name
+            return await self._checkout()  # (a reconnect by itself would not)
         if reader is not None and (reader.at_eof() or reader.exception() is not None):
             await conn.disconnect()
         return conn
@@ -230,11 +235,65 @@ class Executor:
 
     async def release(self) -> None:
         """Give the idle connections back to the pool (on close)."""
+        if self._master is not None:
+            await self._master.stop()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         while self.idle:
             await self.redis.connection_pool.release(self.idle.pop())
+
+
+MASTER_CHECK_S = 0.5  # behind Sentinel: how often to ask the sentinels which is the master
+
+
+class MasterWatch:
+    """Behind Sentinel: which master the sentinels name, asked every ``MASTER_CHECK_S`` by a
+    task of its own (started on first use, ended on close; a sentinel that does not answer
+    costs that task its timeout, never a call). After a failover the master the sentinels
+    replaced stays writable until they reconfigure it (seconds, for ``SENTINEL FAILOVER``):
+    what a client writes there is acknowledged, then lost. So a connection of ours to any
+    other address is disconnected before use (``left``), and its next write connects to the
+    master they name: at most ``MASTER_CHECK_S`` of writes after a promotion can go to the
+    old master. redis-py alone asks only on connecting, a connection error or READONLY."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.address: tuple[str, int] | None = None
+        self._stopped = False
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(cls, redis: Any) -> MasterWatch | None:
+        """A watch for a client of a Sentinel-managed master pool, else None."""
+        pool = getattr(redis, "connection_pool", None)
+        if getattr(pool, "is_master", False) and hasattr(pool, "get_master_address"):
+            return cls(pool)
+        return None
+
+    def left(self, conn: Any) -> bool:
+        """Whether ``conn`` is connected to a master the sentinels no longer name (and the
+        watch runs: started here)."""
+        if (self._task is None or self._task.done()) and not self._stopped:
+            self._task = asyncio.ensure_future(self._run())
+        address = self.address
+        return address is not None and (conn.host, conn.port) != address
+
+    async def _run(self) -> None:
+        while not self._stopped:
+            try:
+                host, port = await self.pool.get_master_address()
+                self.address = (host, int(port))
+            except (RedisError, OSError, ValueError, TypeError):
+                pass  # no answer now: the last one stands; the calls fail over by themselves
+            await asyncio.sleep(MASTER_CHECK_S)
+
+    async def stop(self) -> None:
+        self._stopped = True
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.wait([task], timeout=5)
 
 
 class PubSub(_PubSub):

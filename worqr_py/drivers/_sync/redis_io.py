@@ -9,13 +9,14 @@ import contextlib
 import os
 import select
 import socket
+import threading
 import time
 from collections import deque
 from typing import Any
 
 from redis.client import PubSub as _PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...core import scripts
@@ -48,6 +49,7 @@ class Executor:
         self.idle: deque[Any] = deque()
         self._pack: Pack | None = None  # ``packer``'s choice, made on first use
         self._pid = os.getpid()  # the process whose connections ``idle`` holds
+        self._master = MasterWatch.of(redis)  # behind Sentinel: which master it names
 
     def call(self, c: Call) -> Any:
         """Run one call (EVALSHA, loading the script on NOSCRIPT) and return its reply:
@@ -151,8 +153,11 @@ class Executor:
         try:
             conn = self.idle.pop()
         except IndexError:
-            return self._checkout()
+            conn = self._checkout()
         sock = conn._sock
+        if sock is not None and self._master is not None and self._master.left(conn):
+            self._discard(conn)  # the pool connects a connection it hands out to the master
+            return self._checkout()  # the sentinels name (a reconnect by itself would not)
         if sock is not None and _closed(conn, sock):
             conn.disconnect()
         return conn
@@ -181,10 +186,68 @@ class Executor:
 
     def release(self) -> None:
         """Give the idle connections back to the pool (on close)."""
+        if self._master is not None:
+            self._master.stop()
         if self._pid != os.getpid():
             self._forked()
         for conn in self._drain():
             self.redis.connection_pool.release(conn)
+
+
+MASTER_CHECK_S = 0.5  # behind Sentinel: how often to ask the sentinels which is the master
+
+
+class MasterWatch:
+    """Behind Sentinel: which master the sentinels name, asked every ``MASTER_CHECK_S`` by a
+    thread of its own (started on first use, ended on close; a sentinel that does not answer
+    costs that thread its timeout, never a call). After a failover the master the sentinels
+    replaced stays writable until they reconfigure it (seconds, for ``SENTINEL FAILOVER``):
+    what a client writes there is acknowledged, then lost. So a connection of ours to any
+    other address is disconnected before use (``left``), and its next write connects to the
+    master they name: at most ``MASTER_CHECK_S`` of writes after a promotion can go to the
+    old master. redis-py alone asks only on connecting, a connection error or READONLY."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.address: tuple[str, int] | None = None
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def of(cls, redis: Any) -> MasterWatch | None:
+        """A watch for a client of a Sentinel-managed master pool, else None."""
+        pool = getattr(redis, "connection_pool", None)
+        if getattr(pool, "is_master", False) and hasattr(pool, "get_master_address"):
+            return cls(pool)
+        return None
+
+    def left(self, conn: Any) -> bool:
+        """Whether ``conn`` is connected to a master the sentinels no longer name (and the
+        watch runs: started here, again in a child after ``fork``)."""
+        thread = self._thread
+        if (thread is None or not thread.is_alive()) and not self._stopped.is_set():
+            self._start()
+        address = self.address
+        return address is not None and (conn.host, conn.port) != address
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="worqr-master-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                host, port = self.pool.get_master_address()
+                self.address = (host, int(port))
+            except (RedisError, OSError, ValueError, TypeError):
+                pass  # no answer now: the last one stands; the calls fail over by themselves
+            self._stopped.wait(MASTER_CHECK_S)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5)
 
 
 def _read(conn: Any) -> Any:

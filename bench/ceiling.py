@@ -4,8 +4,9 @@ Runs in the calling interpreter with its redis-py (and hiredis if installed): th
 that worqr_py itself uses, but none of worqr_py's code around the call.
 
 * :func:`consume`: the real ``dequeue.lua`` (``worqr_py.core.scripts.DEQUEUE``), called with
-  EVALSHA on one raw connection (``send_packed_command`` / ``read_response``, no
-  ``Script.__call__``, no response callback; packed by hiredis, as worqr_py packs), with
+  EVALSHA on one raw connection (``send_packed_command``, the reply read from hiredis' reader
+  as worqr_py reads it; no ``Script.__call__``, no response callback; packed by hiredis, as
+  worqr_py packs), with
   the KEYS and ARGV worqr_py sends: each call acks the previous call's tasks and takes the
   next ``prefetch`` ones, so a busy worker's one round trip per call. The worker id is put
   in the queue's worker set by hand; no heartbeat, no threads: only the call, and per task
@@ -31,6 +32,7 @@ import redis
 from worqr_py.core import scripts
 from worqr_py.core.delayed import PROMOTE_CHUNK
 from worqr_py.core.keys import Keys
+from worqr_py.drivers._sync.redis_io import _read
 from worqr_py.drivers.wire import packer
 
 import redisinfo
@@ -46,9 +48,14 @@ def _conn(url: str) -> Any:
 
 def _call(conn: Any, *args: Any) -> Any:
     """One command: packed by hiredis where it gives redis-py's bytes (as worqr_py packs),
-    written, and its reply read."""
+    written, and its reply read as worqr_py's sync executor reads it (``redis_io._read``:
+    from hiredis' reader on the socket, without ``read_response``'s per-reply work), so
+    the ceiling's I/O is never slower than worqr_py's."""
     conn.send_packed_command([conn.bench_pack(conn, args)])
-    return conn.read_response()
+    reply = _read(conn)
+    if isinstance(reply, Exception):
+        raise reply
+    return reply
 
 
 def _window(probe: redis.Redis) -> tuple[redisinfo.Snapshot, float]:

@@ -380,3 +380,43 @@ def test_the_sync_read_path_fails_as_redis_py_would(servers: Any, prefix: str) -
         call.join(10)
         assert not call.is_alive()
         assert w2.get_tasks("q") == ["first", "second", "third"]
+
+
+def test_bounded_raises_the_builtin_timeout_error() -> None:
+    """primitives.bounded (a waiter's read cut at its deadline) raises the builtin
+    TimeoutError, which the job waiter turns into JobWaitTimeout; before Python 3.11
+    asyncio.wait_for raises asyncio.TimeoutError, another class (a review of 0.7.4's first
+    cut: AsyncWorqr.wait_for_result raised it on 3.10)."""
+    from worqr_py.drivers._async.primitives import bounded
+
+    with pytest.raises(TimeoutError) as info:
+        run(bounded(asyncio.sleep(5), 0.01))
+    assert type(info.value) is TimeoutError
+
+
+def test_a_client_with_health_checks_pings_only_when_idle(servers: Any, prefix: str) -> None:
+    """A connection with health_check_interval PINGs before a call only once it sat idle
+    that long: the sync executor's own read sets the next check by redis-py's clock
+    (time.time in 5.x, time.monotonic later; a review of 0.7.4's first cut: a PING before
+    every call on redis-py 5.0.8 with hiredis)."""
+    import redis
+
+    from worqr_py import Worqr
+
+    s = servers()
+    own = redis.Redis(port=s.port, health_check_interval=5)
+    probe = s.client()
+    w = Worqr(redis=own, prefix=prefix)
+    try:
+        w.count_queue("q")
+
+        def pings() -> int:
+            return int(probe.info("commandstats").get("cmdstat_ping", {}).get("calls", 0))
+
+        before = pings()
+        for _ in range(50):
+            w.count_queue("q")
+        assert pings() - before <= 1
+    finally:
+        w.close()
+        own.close()

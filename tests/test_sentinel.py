@@ -223,3 +223,97 @@ def test_after_a_failover_writes_go_to_the_master_the_sentinels_name(
     late = [t for t, at in acked if at > named + 3 and t not in queued]
     assert late == [], f"{len(late)} tasks acknowledged by the old master after the failover"
     assert any(at > named + 3 for _, at in acked)
+
+
+def test_a_master_watch_ends_with_its_client(cluster: SentinelCluster) -> None:
+    """The thread that asks the sentinels which master they name ends on close(), and also
+    when a client is dropped without close() (a review of 0.7.4's first cut: it ran on)."""
+    import gc
+
+    from worqr_py import Worqr
+
+    def watches() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "worqr-master-watch"]
+
+    before = len(watches())
+    w = Worqr(cluster.url, prefix="watch")
+    w.enqueue("q", "x")
+    assert len(watches()) == before + 1
+    w.close()
+    wait_for(lambda: len(watches()) == before, timeout=BOUND, what="the watch to end on close")
+    dropped = Worqr(cluster.url, prefix="watch")
+    dropped.enqueue("q", "x")
+    assert len(watches()) == before + 1
+    del dropped
+    gc.collect()
+    wait_for(lambda: len(watches()) == before, timeout=BOUND, what="the watch of a dropped client")
+
+
+def test_a_readonly_reply_behind_sentinel_is_retried_as_redis_py_would(
+    servers: Any, prefix: str
+) -> None:
+    """A master demoted while the sentinels still name it answers READONLY: redis-py's
+    Sentinel connection turns that into a ConnectionError (the drivers retry; it asks the
+    sentinels again), and the sync executor's own read must not bypass that (a review of
+    0.7.4's first cut: ReadOnlyError raised to the caller). Two real servers; the sentinels'
+    answer is scripted (discover_master), the replies are Redis'."""
+    from worqr_py.core.calls import command
+    from worqr_py.drivers._sync.redis_io import Executor
+
+    old, new = servers(), servers()
+    named = [("127.0.0.1", old.port)]
+
+    class Scripted(redis.sentinel.Sentinel):
+        def discover_master(self, service_name: str) -> Any:
+            return named[0]
+
+    client = Scripted([("127.0.0.1", 1)]).master_for("svc", socket_timeout=5.0)
+    ex = Executor(client)
+    try:
+        ex.call(command("SET", f"{prefix}:k", "1"))
+        old.client().replicaof("127.0.0.1", new.port)  # demoted; the "sentinels" still name it
+        with pytest.raises(redis.ConnectionError, match="previous master"):
+            ex.call(command("SET", f"{prefix}:k", "2"))
+        named[0] = ("127.0.0.1", new.port)  # now they name the new one: the retry goes there
+        assert ex.call(command("SET", f"{prefix}:k", "3")) in (True, b"OK", "OK")
+        assert new.client().get(f"{prefix}:k") == b"3"
+    finally:
+        old.client().replicaof("no", "one")
+        ex.release()
+        client.close()
+
+
+def test_a_readonly_reply_behind_sentinel_is_retried_in_asyncio_too(
+    servers: Any, prefix: str
+) -> None:
+    """The asyncio executor reads from the parser itself too: behind Sentinel it reads
+    through the connection's read_response, which turns READONLY into a ConnectionError."""
+    from worqr_py.core.calls import command
+    from worqr_py.drivers._async.redis_io import Executor
+
+    old, new = servers(), servers()
+    named = [("127.0.0.1", old.port)]
+
+    class Scripted(async_sentinel.Sentinel):
+        async def discover_master(self, service_name: str) -> Any:
+            return named[0]
+
+    async def main() -> None:
+        client = Scripted([("127.0.0.1", 1)]).master_for("svc", socket_timeout=5.0)
+        ex = Executor(client)
+        try:
+            await ex.call(command("SET", f"{prefix}:k", "1"))
+            old.client().replicaof("127.0.0.1", new.port)
+            with pytest.raises(redis.ConnectionError, match="previous master"):
+                await ex.call(command("SET", f"{prefix}:k", "2"))
+            named[0] = ("127.0.0.1", new.port)
+            assert await ex.call(command("SET", f"{prefix}:k", "3")) in (True, b"OK", "OK")
+            assert new.client().get(f"{prefix}:k") == b"3"
+        finally:
+            old.client().replicaof("no", "one")
+            await ex.release()
+            await client.aclose()
+
+    import asyncio
+
+    asyncio.run(asyncio.wait_for(main(), BOUND))

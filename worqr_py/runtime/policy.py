@@ -156,7 +156,9 @@ class RunnerBase:
         finished processes of ours that are not ready (their acks ride on that dequeue, so
         they never wait for the queue's next task), then the ready queues, round robin."""
         with self.ready_lock:
-            late: list[tuple[str, int | None]] = [(q, None) for q in done if q not in self.ready]
+            late: list[tuple[str, int | None]] = [
+                (q, None) for q, ids in done.items() if ids and q not in self.ready
+            ]
             return late + list(self.ready.items())
 
     def taken(self, queue: str, stamp: int | None, count: int) -> None:

@@ -180,7 +180,10 @@ async def bounded(call: Awaitable[T], seconds: float | None) -> T:
     (The thread twin cannot cut a call short: it takes the call's value.)"""
     if seconds is None:
         return await call
-    return await asyncio.wait_for(call, seconds)
+    try:
+        return await asyncio.wait_for(call, seconds)
+    except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
+        raise TimeoutError(f"no answer within {seconds:g} s") from None
 
 
 async def settled(

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from asyncio import CancelledError
 from collections import deque
 from contextvars import ContextVar
 from typing import Any
 
+from redis.asyncio import connection as redis_connection
 from redis.asyncio.client import PubSub as _PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -34,6 +36,9 @@ class Settling:
 
 
 HELD_S = 5.0  # how long a held cancel waits for its reply on a connection without timeout
+# The read_response that reading from the parser stands in for: a connection class with its
+# own (Sentinel's turns READONLY into a reconnect to the new master) is read through it.
+_PLAIN_READ = redis_connection.Connection.read_response
 SETTLING: ContextVar[Settling | None] = ContextVar("worqr_settling", default=None)
 
 
@@ -115,7 +120,11 @@ class Executor:
         if conn.health_check_interval:
             await conn.check_health()
         writer: Any = getattr(conn, "_writer", None)
-        raw = writer is not None and hasattr(conn, "_parser")
+        raw = (
+            writer is not None
+            and hasattr(conn, "_parser")
+            and conn.__class__.read_response is _PLAIN_READ  # Sentinel's: READONLY reconnects
+        )
         if raw:
             writer.write(data)
         else:
@@ -275,17 +284,24 @@ class MasterWatch:
         """Whether ``conn`` is connected to a master the sentinels no longer name (and the
         watch runs: started here)."""
         if (self._task is None or self._task.done()) and not self._stopped:
-            self._task = asyncio.ensure_future(self._run())
+            self._task = asyncio.ensure_future(MasterWatch._run(weakref.ref(self)))
         address = self.address
         return address is not None and (conn.host, conn.port) != address
 
-    async def _run(self) -> None:
-        while not self._stopped:
+    @staticmethod
+    async def _run(me: weakref.ref[MasterWatch]) -> None:
+        """Ask every ``MASTER_CHECK_S`` while the watch exists (a client dropped without
+        ``close()`` does not keep it running) and is not stopped."""
+        while True:
+            watch = me()
+            if watch is None or watch._stopped:
+                return
             try:
-                host, port = await self.pool.get_master_address()
-                self.address = (host, int(port))
+                host, port = await watch.pool.get_master_address()
+                watch.address = (host, int(port))
             except (RedisError, OSError, ValueError, TypeError):
                 pass  # no answer now: the last one stands; the calls fail over by themselves
+            del watch
             await asyncio.sleep(MASTER_CHECK_S)
 
     async def stop(self) -> None:

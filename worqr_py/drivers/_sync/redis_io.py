@@ -11,9 +11,11 @@ import select
 import socket
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Any
 
+from redis import connection as redis_connection
 from redis.client import PubSub as _PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -30,6 +32,13 @@ try:
     from redis._parsers.hiredis import NOT_ENOUGH_DATA, _HiredisParser
 except ImportError:  # another layout: every read goes through read_response
     _HiredisParser = NOT_ENOUGH_DATA = None
+# The read_response that _read stands in for: a connection class with its own (Sentinel's
+# turns READONLY into a reconnect to the new master) is read through it.
+_PLAIN_READ = redis_connection.Connection.read_response
+# The clock of redis-py's health checks: time.time in 5.x, time.monotonic since 6.
+_HEALTH_CLOCK = (
+    time.time if getattr(redis_connection, "time", None) is time.time else time.monotonic
+)
 
 
 class Executor:
@@ -231,17 +240,26 @@ class MasterWatch:
         return address is not None and (conn.host, conn.port) != address
 
     def _start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="worqr-master-watch", daemon=True)
+        me = weakref.ref(self)  # a client dropped without close() does not keep it running
+        stopped = self._stopped
+        self._thread = threading.Thread(
+            target=MasterWatch._run, args=(me, stopped), name="worqr-master-watch", daemon=True
+        )
         self._thread.start()
 
-    def _run(self) -> None:
-        while not self._stopped.is_set():
+    @staticmethod
+    def _run(me: weakref.ref[MasterWatch], stopped: threading.Event) -> None:
+        while not stopped.is_set():
+            watch = me()
+            if watch is None:
+                return  # its executor is gone
             try:
-                host, port = self.pool.get_master_address()
-                self.address = (host, int(port))
+                host, port = watch.pool.get_master_address()
+                watch.address = (host, int(port))
             except (RedisError, OSError, ValueError, TypeError):
                 pass  # no answer now: the last one stands; the calls fail over by themselves
-            self._stopped.wait(MASTER_CHECK_S)
+            del watch
+            stopped.wait(MASTER_CHECK_S)
 
     def stop(self) -> None:
         self._stopped.set()
@@ -258,7 +276,7 @@ def _read(conn: Any) -> Any:
     other parser, or a reply already read ahead, goes through ``read_response``. A failure
     raises redis-py's errors, and the caller discards the connection."""
     parser = conn._parser
-    if parser.__class__ is not _HiredisParser:
+    if parser.__class__ is not _HiredisParser or conn.__class__.read_response is not _PLAIN_READ:
         return _read_response(conn)
     push = getattr(parser, "_hiredis_PushNotificationType", None)
     reader, sock = parser._reader, parser._sock
@@ -291,7 +309,7 @@ def _read(conn: Any) -> Any:
     if reply.__class__ is list and reply and isinstance(reply[0], RedisConnectionError):
         raise reply[0]
     if conn.health_check_interval:
-        conn.next_health_check = time.monotonic() + conn.health_check_interval
+        conn.next_health_check = _HEALTH_CLOCK() + conn.health_check_interval
     return reply
 
 

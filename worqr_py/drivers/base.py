@@ -33,6 +33,7 @@ from ..core.model import Cleanup, CoreEvent, Dead, Failed, Lost, Reclaimed
 
 log = logging.getLogger("worqr_py")
 F = TypeVar("F", bound=Callable[..., Any])
+W = TypeVar("W", bound="MasterAddress")
 MESSAGE_TYPES = ("work", "cancel", "delete", "dead")
 DONE_DOC = """Call ``handler(info)`` for every process finished on the queue, with ``info`` the
 JSON of the ``done`` event as a dict: ``workerId``, ``task`` and ``result`` (None if none).
@@ -51,6 +52,44 @@ def jittered(attempt: int, base: float, cap: float) -> float:
     """Exponential backoff with full jitter: a random wait up to base * 2**attempt (at most
     cap), so many clients that lost Redis together do not come back in step."""
     return random.uniform(0, min(cap, base * 2**attempt))
+
+
+MASTER_CHECK_S = 0.5  # behind Sentinel: how often to ask the sentinels which is the master
+
+
+class MasterAddress:
+    """Behind Sentinel: which master the sentinels name, asked every ``MASTER_CHECK_S`` by
+    a thread or task of its own (the drivers' ``MasterWatch``: started on first use, ended
+    on close or when its client is dropped; a sentinel that does not answer costs it its
+    timeout, never a call). After a failover the master the sentinels replaced stays
+    writable until they reconfigure it (seconds, for ``SENTINEL FAILOVER``): what a client
+    writes there is acknowledged, then lost. So a connection of ours to any other address
+    is handed back to the pool, which connects it to the master they name, before use
+    (``elsewhere``): at most ``MASTER_CHECK_S`` of writes after a promotion can go to the
+    old master. redis-py alone asks only on connecting, a connection error or READONLY, and
+    a connection that reconnects by itself goes back to its old address."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.address: tuple[str, int] | None = None
+
+    @classmethod
+    def of(cls: type[W], redis: Any) -> W | None:
+        """A watch for a client of a Sentinel-managed master pool, else None."""
+        pool = getattr(redis, "connection_pool", None)
+        if getattr(pool, "is_master", False) and hasattr(pool, "get_master_address"):
+            return cls(pool)
+        return None
+
+    def learn(self, answer: Any) -> None:
+        """The sentinels' answer, ``(host, port)``."""
+        host, port = answer
+        self.address = (host, int(port))
+
+    def elsewhere(self, conn: Any) -> bool:
+        """Whether ``conn`` is connected to a master the sentinels no longer name."""
+        address = self.address
+        return address is not None and (conn.host, conn.port) != address
 
 
 class Liveness:

@@ -21,7 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...core import scripts
 from ...core.calls import Call
-from ..base import Liveness
+from ..base import MASTER_CHECK_S, Liveness, MasterAddress
 from ..wire import Pack, packer, words
 
 
@@ -253,40 +253,19 @@ class Executor:
             await self.redis.connection_pool.release(self.idle.pop())
 
 
-MASTER_CHECK_S = 0.5  # behind Sentinel: how often to ask the sentinels which is the master
-
-
-class MasterWatch:
-    """Behind Sentinel: which master the sentinels name, asked every ``MASTER_CHECK_S`` by a
-    task of its own (started on first use, ended on close; a sentinel that does not answer
-    costs that task its timeout, never a call). After a failover the master the sentinels
-    replaced stays writable until they reconfigure it (seconds, for ``SENTINEL FAILOVER``):
-    what a client writes there is acknowledged, then lost. So a connection of ours to any
-    other address is disconnected before use (``left``), and its next write connects to the
-    master they name: at most ``MASTER_CHECK_S`` of writes after a promotion can go to the
-    old master. redis-py alone asks only on connecting, a connection error or READONLY."""
+class MasterWatch(MasterAddress):
+    """``MasterAddress`` kept by a task of its own."""
 
     def __init__(self, pool: Any) -> None:
-        self.pool = pool
-        self.address: tuple[str, int] | None = None
+        super().__init__(pool)
         self._stopped = False
         self._task: asyncio.Task[None] | None = None
 
-    @classmethod
-    def of(cls, redis: Any) -> MasterWatch | None:
-        """A watch for a client of a Sentinel-managed master pool, else None."""
-        pool = getattr(redis, "connection_pool", None)
-        if getattr(pool, "is_master", False) and hasattr(pool, "get_master_address"):
-            return cls(pool)
-        return None
-
     def left(self, conn: Any) -> bool:
-        """Whether ``conn`` is connected to a master the sentinels no longer name (and the
-        watch runs: started here)."""
+        """``elsewhere``, once the watch runs (started here)."""
         if (self._task is None or self._task.done()) and not self._stopped:
             self._task = asyncio.ensure_future(MasterWatch._run(weakref.ref(self)))
-        address = self.address
-        return address is not None and (conn.host, conn.port) != address
+        return self.elsewhere(conn)
 
     @staticmethod
     async def _run(me: weakref.ref[MasterWatch]) -> None:
@@ -296,11 +275,9 @@ class MasterWatch:
             watch = me()
             if watch is None or watch._stopped:
                 return
-            try:
-                host, port = await watch.pool.get_master_address()
-                watch.address = (host, int(port))
-            except (RedisError, OSError, ValueError, TypeError):
-                pass  # no answer now: the last one stands; the calls fail over by themselves
+            # no answer now: the last one stands; the calls fail over by themselves
+            with contextlib.suppress(RedisError, OSError, ValueError, TypeError):
+                watch.learn(await watch.pool.get_master_address())
             del watch
             await asyncio.sleep(MASTER_CHECK_S)
 

@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...core import scripts
 from ...core.calls import Call, command
-from ..base import Liveness
+from ..base import MASTER_CHECK_S, Liveness, MasterAddress
 from ..wire import Pack, packer, words
 
 _HiredisParser: Any
@@ -203,41 +203,20 @@ class Executor:
             self.redis.connection_pool.release(conn)
 
 
-MASTER_CHECK_S = 0.5  # behind Sentinel: how often to ask the sentinels which is the master
-
-
-class MasterWatch:
-    """Behind Sentinel: which master the sentinels name, asked every ``MASTER_CHECK_S`` by a
-    thread of its own (started on first use, ended on close; a sentinel that does not answer
-    costs that thread its timeout, never a call). After a failover the master the sentinels
-    replaced stays writable until they reconfigure it (seconds, for ``SENTINEL FAILOVER``):
-    what a client writes there is acknowledged, then lost. So a connection of ours to any
-    other address is disconnected before use (``left``), and its next write connects to the
-    master they name: at most ``MASTER_CHECK_S`` of writes after a promotion can go to the
-    old master. redis-py alone asks only on connecting, a connection error or READONLY."""
+class MasterWatch(MasterAddress):
+    """``MasterAddress`` kept by a thread of its own."""
 
     def __init__(self, pool: Any) -> None:
-        self.pool = pool
-        self.address: tuple[str, int] | None = None
+        super().__init__(pool)
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @classmethod
-    def of(cls, redis: Any) -> MasterWatch | None:
-        """A watch for a client of a Sentinel-managed master pool, else None."""
-        pool = getattr(redis, "connection_pool", None)
-        if getattr(pool, "is_master", False) and hasattr(pool, "get_master_address"):
-            return cls(pool)
-        return None
-
     def left(self, conn: Any) -> bool:
-        """Whether ``conn`` is connected to a master the sentinels no longer name (and the
-        watch runs: started here, again in a child after ``fork``)."""
+        """``elsewhere``, once the watch runs (started here, again in a child after fork)."""
         thread = self._thread
         if (thread is None or not thread.is_alive()) and not self._stopped.is_set():
             self._start()
-        address = self.address
-        return address is not None and (conn.host, conn.port) != address
+        return self.elsewhere(conn)
 
     def _start(self) -> None:
         me = weakref.ref(self)  # a client dropped without close() does not keep it running
@@ -253,11 +232,9 @@ class MasterWatch:
             watch = me()
             if watch is None:
                 return  # its executor is gone
-            try:
-                host, port = watch.pool.get_master_address()
-                watch.address = (host, int(port))
-            except (RedisError, OSError, ValueError, TypeError):
-                pass  # no answer now: the last one stands; the calls fail over by themselves
+            # no answer now: the last one stands; the calls fail over by themselves
+            with contextlib.suppress(RedisError, OSError, ValueError, TypeError):
+                watch.learn(watch.pool.get_master_address())
             del watch
             stopped.wait(MASTER_CHECK_S)
 

@@ -335,7 +335,10 @@ def test_the_sync_read_path_reads_every_kind_of_reply(
             assert read(conn) in ("OK", b"OK") and pushed == []
             conn.send_packed_command(conn.pack_command("GET", f"{prefix}:plain"))
             assert read(conn) in ("w", b"w")
-            assert len(pushed) == 1 and pushed[0][0] in ("invalidate", b"invalidate")
+            if getattr(conn._parser, "_hiredis_PushNotificationType", None) is not None:
+                # read here (hiredis and a redis-py that has push types): the push went to
+                # redis-py's handler; else read_response read it, as redis-py does
+                assert len(pushed) == 1 and pushed[0][0] in ("invalidate", b"invalidate")
     finally:
         w.close()
         own.close()

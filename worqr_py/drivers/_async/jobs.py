@@ -18,6 +18,7 @@ from ...core import validate as v
 from ...core.jobs import FAILURE_TTL, RESULT_TTL, JobInfo
 from ...errors import ClientClosed, JobFailed, JobNotFound, JobWaitTimeout, WorqrError
 from ...runtime.retry import Retry
+from ..waiting import call_window, give_up, wait_limit
 from .machinery import Machinery
 from .primitives import Event, bounded
 
@@ -133,7 +134,7 @@ class AsyncJobsApi(Machinery):
         the record (saying it listens), and reads again on each job end of the queue that is
         this job's, after a reconnect, and every ``poll_interval``."""
         queue, key = self._core.parse_job_id(job_id)
-        limit = None if timeout is None else _timeout(timeout)
+        limit = None if timeout is None else wait_limit(timeout)
         deadline = None if limit is None else time.monotonic() + limit
         channel = self._core.keys.queue(queue).job_ends
         ready = Event()
@@ -143,9 +144,9 @@ class AsyncJobsApi(Machinery):
             if channel not in self._job_listened:
                 self._job_channels[channel] = queue
                 try:
-                    await self._subscribe(channel, within=_left(deadline))
+                    await self._subscribe(channel, within=call_window(deadline))
                 except WorqrError as exc:  # not subscribed in time
-                    _give_up(job_id, deadline, limit, exc)
+                    give_up(job_id, deadline, limit, exc)
                     raise
                 self._job_listened.add(channel)
             while True:
@@ -183,34 +184,11 @@ class AsyncJobsApi(Machinery):
         away for ``retry_timeout`` or until ``deadline``, whichever is first, and in asyncio
         cut at the deadline (a thread's read that Redis does not answer ends at the socket
         timeout); ``JobWaitTimeout`` once the deadline passed."""
-        left = _left(deadline)
+        left = call_window(deadline)
         until = None if left is None else time.monotonic() + left
         try:
             op = self._core.get_job(job_id, listen=True)
             return await bounded(self._run(op, until=until), left)
         except (TimeoutError, RedisError) as exc:
-            _give_up(job_id, deadline, limit, exc)
+            give_up(job_id, deadline, limit, exc)
             raise
-
-
-CALL_FLOOR_S = 1.0  # a waiter's call to Redis gets at least this long, even past its deadline
-
-
-def _left(deadline: float | None) -> float | None:
-    """How long a waiter's call to Redis may take: the time to its deadline (None: no
-    deadline), at least ``CALL_FLOOR_S`` (so a timeout of 0 still reads once)."""
-    return None if deadline is None else max(CALL_FLOOR_S, deadline - time.monotonic())
-
-
-def _give_up(job_id: str, deadline: float | None, limit: float | None, exc: BaseException) -> None:
-    """A waiter's call to Redis failed: ``JobWaitTimeout`` if its deadline has passed."""
-    if deadline is not None and time.monotonic() >= deadline:
-        raise JobWaitTimeout(
-            f"job {job_id!r}: no answer from Redis within {limit:g} s ({type(exc).__name__})"
-        ) from exc
-
-
-def _timeout(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"timeout must be None or seconds >= 0, got {value!r}")
-    return float(value)
